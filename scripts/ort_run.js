@@ -1,0 +1,387 @@
+#!/usr/bin/env node
+// ort_run.js: run an ONNX model in ONNX Runtime (onnxruntime-node, CPU) and write its
+// outputs as NPY files. It is the independent reference for rangeguard's outputs (parity
+// tests) and the speed peer for its benchmarks.
+//
+//   node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [--input ...]
+//        [--output-dir DIR] [--threads N] [--opt all|disable]
+//        [--bench-iters K [--warmup W]]
+//
+// - A model with a single input also accepts `--input FILE.npy`.
+// - NPY: format versions 1, 2 and 3, C order, little-endian dtypes
+//   <f4 <f8 <i8 <i4 <i2 <u2 <u4 <u8 |b1 |u1 |i1.
+// - Each output is written to DIR/<name>.npy, characters outside [A-Za-z0-9_.-] of the
+//   name replaced by '_'. Without --output-dir and --bench-iters, one line per output
+//   (name, dtype, shape) is printed instead.
+// - Session: intraOpNumThreads = --threads (default 1), interOpNumThreads 1, sequential
+//   execution, graph optimisation level 'all' ('disabled' with --opt disable).
+// - --bench-iters K: after W warm-up runs (default 3), K runs are timed one by one and a
+//   single JSON line is printed on stdout:
+//   {"median_ms","p90_ms","min_ms","max_ms","mean_ms","iters","warmup","threads","rss_mb","max_rss_mb"}
+//   rss_mb is the largest process.memoryUsage().rss seen after session creation and after
+//   every run; max_rss_mb is the OS's peak resident set size of the whole process.
+// - Errors: one line on stderr, exit code 1.
+//
+// onnxruntime-node is looked up in <repo>/third_party/ort/node_modules (installed by
+// scripts/setup.sh), then through the ORT_NODE_MODULE environment variable, then through
+// Node's normal module resolution.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+
+const USAGE = `usage: node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [--input ...]
+           [--output-dir DIR] [--threads N] [--opt all|disable]
+           [--bench-iters K [--warmup W]]
+  --input NAME=FILE.npy  feed FILE.npy to the model input NAME (FILE.npy alone: single-input model)
+  --output-dir DIR       write every output to DIR/<output name>.npy
+  --threads N            intra-op threads (default 1)
+  --opt all|disable      ONNX Runtime graph optimisations (default all)
+  --bench-iters K        time K runs and print one JSON line of statistics
+  --warmup W             untimed runs before the timed ones (default 3)
+example:
+  node scripts/ort_run.js model.onnx --input input=x.npy --output-dir out/`;
+
+class UserError extends Error {}
+
+function fail(msg) {
+  throw new UserError(msg);
+}
+
+// ---------------------------------------------------------------- ONNX Runtime loading
+function loadOrt() {
+  const candidates = [];
+  if (process.env.ORT_NODE_MODULE) candidates.push(process.env.ORT_NODE_MODULE);
+  candidates.push(path.join(__dirname, '..', 'third_party', 'ort', 'node_modules', 'onnxruntime-node'));
+  candidates.push('onnxruntime-node');
+  const errors = [];
+  for (const c of candidates) {
+    try {
+      return require(c);
+    } catch (e) {
+      if (e && e.code === 'MODULE_NOT_FOUND' && String(e.message).includes(c)) {
+        errors.push(c);
+        continue;
+      }
+      throw e;
+    }
+  }
+  fail(`onnxruntime-node not found (looked in ${errors.join(', ')}); run scripts/setup.sh`);
+}
+
+// ---------------------------------------------------------------- NPY
+// NPY descr -> [ORT tensor type, typed array constructor, element size]
+const NPY_TYPES = {
+  '<f4': ['float32', Float32Array, 4],
+  '<f8': ['float64', Float64Array, 8],
+  '<i8': ['int64', BigInt64Array, 8],
+  '<i4': ['int32', Int32Array, 4],
+  '<i2': ['int16', Int16Array, 2],
+  '<u2': ['uint16', Uint16Array, 2],
+  '<u4': ['uint32', Uint32Array, 4],
+  '<u8': ['uint64', BigUint64Array, 8],
+  '|b1': ['bool', Uint8Array, 1],
+  '|u1': ['uint8', Uint8Array, 1],
+  '|i1': ['int8', Int8Array, 1],
+};
+const ORT_TO_NPY = {};
+for (const [descr, [type]] of Object.entries(NPY_TYPES)) ORT_TO_NPY[type] = descr;
+// numpy writes these single-byte types with '|', but '<' / '>' / '=' are legal too.
+const ONE_BYTE_ALIASES = { b1: '|b1', u1: '|u1', i1: '|i1' };
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  // Typed arrays use the host byte order; every platform ORT ships for is little-endian.
+  throw new Error('ort_run.js needs a little-endian host');
+}
+
+function parseNpyHeader(header, file) {
+  const descrM = header.match(/['"]descr['"]\s*:\s*['"]([^'"]*)['"]/);
+  const fortranM = header.match(/['"]fortran_order['"]\s*:\s*(True|False)/);
+  const shapeM = header.match(/['"]shape['"]\s*:\s*\(([^)]*)\)/);
+  if (!descrM || !fortranM || !shapeM) fail(`${file}: malformed NPY header: ${header.trim()}`);
+  let descr = descrM[1];
+  if (descr.length === 3 && '<>=|'.includes(descr[0]) && ONE_BYTE_ALIASES[descr.slice(1)]) {
+    descr = ONE_BYTE_ALIASES[descr.slice(1)];
+  } else if (descr[0] === '=') {
+    descr = '<' + descr.slice(1); // native order; the host is little-endian (checked above)
+  }
+  if (!NPY_TYPES[descr]) {
+    fail(`${file}: unsupported NPY dtype '${descrM[1]}' (supported: ${Object.keys(NPY_TYPES).join(' ')})`);
+  }
+  if (fortranM[1] === 'True') fail(`${file}: Fortran-order NPY arrays are not supported (save with C order)`);
+  const shapeText = shapeM[1].trim();
+  const dims = shapeText === ''
+    ? []
+    : shapeText.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
+      if (!/^\d+L?$/.test(s)) fail(`${file}: bad NPY shape '(${shapeText})'`);
+      return parseInt(s, 10);
+    });
+  return { descr, dims };
+}
+
+function readNpy(ort, file) {
+  let buf;
+  try {
+    buf = fs.readFileSync(file);
+  } catch (e) {
+    fail(`cannot read ${file}: ${e.code || e.message}`);
+  }
+  if (buf.length < 10 || buf[0] !== 0x93 || buf.toString('latin1', 1, 6) !== 'NUMPY') {
+    fail(`${file}: not an NPY file (bad magic)`);
+  }
+  const major = buf[6];
+  let headerLen;
+  let headerStart;
+  if (major === 1) {
+    headerLen = buf.readUInt16LE(8);
+    headerStart = 10;
+  } else if (major === 2 || major === 3) {
+    if (buf.length < 12) fail(`${file}: truncated NPY header`);
+    headerLen = buf.readUInt32LE(8);
+    headerStart = 12;
+  } else {
+    fail(`${file}: unsupported NPY format version ${major}.${buf[7]}`);
+  }
+  const dataStart = headerStart + headerLen;
+  if (dataStart > buf.length) fail(`${file}: truncated NPY header`);
+  const header = buf.toString(major === 3 ? 'utf8' : 'latin1', headerStart, dataStart);
+  const { descr, dims } = parseNpyHeader(header, file);
+  const [type, Ctor, size] = NPY_TYPES[descr];
+  const count = dims.reduce((a, b) => a * b, 1);
+  const nbytes = count * size;
+  if (buf.length - dataStart < nbytes) {
+    fail(`${file}: holds ${buf.length - dataStart} data bytes, shape (${dims.join(', ')}) of ${descr} needs ${nbytes}`);
+  }
+  // Copy into a fresh, aligned buffer: the data offset need not be a multiple of the
+  // element size.
+  const ab = new ArrayBuffer(nbytes);
+  new Uint8Array(ab).set(buf.subarray(dataStart, dataStart + nbytes));
+  return new ort.Tensor(type, new Ctor(ab), dims);
+}
+
+function npyBytes(tensor, name) {
+  const descr = ORT_TO_NPY[tensor.type];
+  if (!descr) fail(`output '${name}' has type ${tensor.type}, which cannot be written as NPY`);
+  const dims = tensor.dims.map(Number);
+  const shape = dims.length === 0 ? '()' : dims.length === 1 ? `(${dims[0]},)` : `(${dims.join(', ')})`;
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': ${shape}, }`;
+  // Pad with spaces so that magic + length + header + '\n' is a multiple of 64 bytes.
+  let version = 1;
+  let prefix = 10;
+  let total = prefix + header.length + 1;
+  if (total + 63 > 0xffff + 10) {
+    version = 2;
+    prefix = 12;
+    total = prefix + header.length + 1;
+  }
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const head = Buffer.alloc(prefix);
+  head[0] = 0x93;
+  head.write('NUMPY', 1, 'latin1');
+  head[6] = version;
+  head[7] = 0;
+  if (version === 1) head.writeUInt16LE(header.length, 8);
+  else head.writeUInt32LE(header.length, 8);
+  const data = tensor.data;
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  return Buffer.concat([head, Buffer.from(header, 'latin1'), body]);
+}
+
+function safeFileName(name) {
+  const s = name.replace(/[^A-Za-z0-9_.-]/g, '_');
+  return s === '' || s === '.' || s === '..' ? s.replace(/\./g, '_') || '_' : s;
+}
+
+// ---------------------------------------------------------------- command line
+function parseArgs(argv) {
+  const opts = { model: null, inputs: [], outputDir: null, threads: 1, opt: 'all', benchIters: 0, warmup: 3 };
+  const needValue = (i, flag) => {
+    if (i + 1 >= argv.length) fail(`${flag} needs a value`);
+    return argv[i + 1];
+  };
+  const intArg = (v, flag, min) => {
+    if (!/^\d+$/.test(v) || parseInt(v, 10) < min) fail(`${flag} needs an integer >= ${min}, got '${v}'`);
+    return parseInt(v, 10);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    let a = argv[i];
+    let inlineValue = null;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) {
+      inlineValue = a.slice(eq + 1);
+      a = a.slice(0, eq);
+    }
+    const value = (flag) => {
+      if (inlineValue !== null) return inlineValue;
+      const v = needValue(i, flag);
+      i++;
+      return v;
+    };
+    switch (a) {
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      case '--input':
+      case '-i':
+        opts.inputs.push(value(a));
+        break;
+      case '--output-dir':
+      case '-o':
+        opts.outputDir = value(a);
+        break;
+      case '--threads':
+        opts.threads = intArg(value(a), a, 0);
+        break;
+      case '--opt': {
+        const v = value(a);
+        if (v === 'all') opts.opt = 'all';
+        else if (v === 'disable' || v === 'disabled' || v === 'none') opts.opt = 'disabled';
+        else if (v === 'basic' || v === 'extended') opts.opt = v;
+        else fail(`--opt must be all or disable, got '${v}'`);
+        break;
+      }
+      case '--bench-iters':
+        opts.benchIters = intArg(value(a), a, 1);
+        break;
+      case '--warmup':
+        opts.warmup = intArg(value(a), a, 0);
+        break;
+      default:
+        if (a.startsWith('-') && a !== '-') fail(`unknown option '${argv[i]}' (see --help)`);
+        if (opts.model !== null) fail(`unexpected argument '${a}' (model already given as '${opts.model}')`);
+        opts.model = a;
+    }
+  }
+  if (opts.model === null) fail('no model given (see --help)');
+  if (opts.inputs.length === 0) fail('no --input given (see --help)');
+  return opts;
+}
+
+// Resolves every --input to [input name, file].
+function resolveInputs(specs, inputNames) {
+  const feeds = new Map();
+  for (const spec of specs) {
+    let name = null;
+    let file = spec;
+    const eq = spec.indexOf('=');
+    if (eq > 0 && (inputNames.includes(spec.slice(0, eq)) || !fs.existsSync(spec))) {
+      name = spec.slice(0, eq);
+      file = spec.slice(eq + 1);
+    }
+    if (name === null) {
+      if (inputNames.length !== 1) {
+        fail(`--input ${spec}: the model has ${inputNames.length} inputs (${inputNames.join(', ')}); use --input NAME=FILE.npy`);
+      }
+      name = inputNames[0];
+    }
+    if (!inputNames.includes(name)) fail(`--input ${spec}: the model has no input '${name}' (inputs: ${inputNames.join(', ')})`);
+    if (feeds.has(name)) fail(`input '${name}' given twice`);
+    feeds.set(name, file);
+  }
+  const missing = inputNames.filter((n) => !feeds.has(n));
+  if (missing.length) fail(`no --input for model input(s) ${missing.join(', ')}`);
+  return feeds;
+}
+
+// ---------------------------------------------------------------- statistics
+function summarize(timesMs) {
+  const s = [...timesMs].sort((a, b) => a - b);
+  const n = s.length;
+  const median = n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  const p90 = s[Math.min(n - 1, Math.max(0, Math.ceil(0.9 * n) - 1))]; // nearest rank
+  const mean = s.reduce((a, b) => a + b, 0) / n;
+  const r = (x) => Math.round(x * 1e4) / 1e4;
+  return { median_ms: r(median), p90_ms: r(p90), min_ms: r(s[0]), max_ms: r(s[n - 1]), mean_ms: r(mean), iters: n };
+}
+
+// ---------------------------------------------------------------- main
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (!fs.existsSync(opts.model)) fail(`model not found: ${opts.model}`);
+  const ort = loadOrt();
+  try {
+    ort.env.logLevel = 'error';
+  } catch (e) { /* older bindings */ }
+
+  const sessionOptions = {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: opts.threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: opts.opt,
+    executionMode: 'sequential',
+    logSeverityLevel: 3,
+  };
+  let session;
+  try {
+    session = await ort.InferenceSession.create(opts.model, sessionOptions);
+  } catch (e) {
+    fail(`cannot load ${opts.model}: ${e.message}`);
+  }
+  const fileOf = resolveInputs(opts.inputs, session.inputNames);
+  const feeds = {};
+  for (const [name, file] of fileOf) feeds[name] = readNpy(ort, file);
+
+  const run = async () => {
+    try {
+      return await session.run(feeds);
+    } catch (e) {
+      fail(`inference failed: ${e.message}`);
+    }
+    return null;
+  };
+
+  let rssMax = process.memoryUsage().rss;
+  let results = await run();
+  rssMax = Math.max(rssMax, process.memoryUsage().rss);
+
+  if (opts.outputDir !== null) {
+    fs.mkdirSync(opts.outputDir, { recursive: true });
+    for (const name of session.outputNames) {
+      const file = path.join(opts.outputDir, safeFileName(name) + '.npy');
+      fs.writeFileSync(file, npyBytes(results[name], name));
+    }
+  } else if (!opts.benchIters) {
+    for (const name of session.outputNames) {
+      const t = results[name];
+      process.stdout.write(`${name}: ${t.type} [${t.dims.join(', ')}]\n`);
+    }
+  }
+
+  if (opts.benchIters) {
+    results = null;
+    // The first run above counts as one warm-up run.
+    for (let i = 1; i < opts.warmup; i++) {
+      await run();
+      rssMax = Math.max(rssMax, process.memoryUsage().rss);
+    }
+    const times = [];
+    for (let i = 0; i < opts.benchIters; i++) {
+      const t0 = process.hrtime.bigint();
+      await run();
+      const t1 = process.hrtime.bigint();
+      times.push(Number(t1 - t0) / 1e6);
+      rssMax = Math.max(rssMax, process.memoryUsage().rss);
+    }
+    const report = summarize(times);
+    report.warmup = opts.warmup;
+    report.threads = opts.threads;
+    report.rss_mb = Math.round((rssMax / (1024 * 1024)) * 10) / 10;
+    report.max_rss_mb = Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10; // maxRSS is in KiB
+    process.stdout.write(JSON.stringify(report) + '\n');
+  }
+}
+
+function oneLine(msg) {
+  return String(msg).split('\n').map((s) => s.trim()).filter((s) => s).join(' ');
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    const msg = e instanceof UserError ? e.message : `internal error: ${(e && e.message) || e}`;
+    process.stderr.write(`ort_run: ${oneLine(msg)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,35 @@
+#include <cstdio>
+
+#include "passes/passes.h"
+
+namespace rg {
+
+// Order matters: constants must be folded before BN folding can see Conv weights that an
+// exporter emitted as Constant nodes, and dead-node removal cleans up after both.
+const std::vector<PassInfo>& pass_list() {
+  static const std::vector<PassInfo> kList = {
+      {"remove_identity", "drop Identity and inference-mode Dropout nodes"},
+      {"constant_folding", "evaluate nodes whose inputs are all constant"},
+      {"fold_batchnorm", "fold BatchNormalization into the preceding Conv/ConvTranspose/Gemm"},
+      {"remove_dead_nodes", "drop nodes whose outputs nothing uses"},
+  };
+  return kList;
+}
+
+int run_passes(Graph& g, const PassOptions& o) {
+  int total = 0;
+  for (const auto& p : pass_list()) {
+    std::string name = p.name;
+    if (o.disabled.count(name)) continue;
+    int n = 0;
+    if (name == "remove_identity") n = remove_identity(g);
+    else if (name == "constant_folding") n = o.eval ? fold_constants(g, o.eval) : 0;
+    else if (name == "fold_batchnorm") n = fold_batchnorm(g);
+    else if (name == "remove_dead_nodes") n = remove_dead_nodes(g);
+    if (o.verbose && n) std::fprintf(stderr, "pass %s: %d rewrites\n", p.name, n);
+    total += n;
+  }
+  return total;
+}
+
+}  // namespace rg

@@ -1,0 +1,66 @@
+// Structural clean-ups: Identity/Dropout removal and dead-node elimination.
+#include <unordered_set>
+
+#include "passes/passes.h"
+
+namespace rg {
+
+static void rename_uses(Graph& g, const std::string& from, const std::string& to) {
+  for (auto& n : g.nodes)
+    for (auto& in : n.inputs)
+      if (in == from) in = to;
+}
+
+int remove_identity(Graph& g) {
+  int changes = 0;
+  auto producers = g.producers();
+  for (size_t i = 0; i < g.nodes.size();) {
+    Node& n = g.nodes[i];
+    bool passthrough = n.domain.empty() && (n.op_type == "Identity" ||
+        (n.op_type == "Dropout" && !n.has_input(2) && (n.outputs.size() < 2 || n.outputs[1].empty())));
+    if (!passthrough || n.inputs.empty() || n.inputs[0].empty()) {
+      i++;
+      continue;
+    }
+    std::string in = n.inputs[0], out = n.outputs[0];
+    if (!g.is_graph_output(out)) {
+      rename_uses(g, out, in);
+    } else if (producers.count(in) && !g.is_graph_output(in)) {
+      // The output name is part of the model's interface: keep it, rename the producer's output.
+      Node& p = g.nodes[producers[in]];
+      for (auto& o : p.outputs)
+        if (o == in) o = out;
+      rename_uses(g, in, out);
+    } else {
+      i++;  // input is a graph input, initializer or another output: keep the copy
+      continue;
+    }
+    g.nodes.erase(g.nodes.begin() + (long)i);
+    producers = g.producers();
+    changes++;
+  }
+  return changes;
+}
+
+int remove_dead_nodes(Graph& g) {
+  std::unordered_set<std::string> live;
+  for (const auto& o : g.outputs) live.insert(o.name);
+  std::vector<bool> keep(g.nodes.size(), false);
+  for (int i = (int)g.nodes.size() - 1; i >= 0; i--) {
+    for (const auto& o : g.nodes[i].outputs)
+      if (live.count(o)) keep[i] = true;
+    if (keep[i])
+      for (const auto& in : g.nodes[i].inputs) live.insert(in);
+  }
+  std::vector<Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); i++)
+    if (keep[i]) kept.push_back(std::move(g.nodes[i]));
+  int removed = (int)(g.nodes.size() - kept.size());
+  g.nodes = std::move(kept);
+  // Initializers nobody reads any more (folded weights) are dropped too.
+  for (auto it = g.initializers.begin(); it != g.initializers.end();)
+    it = live.count(it->first) ? std::next(it) : g.initializers.erase(it);
+  return removed;
+}
+
+}  // namespace rg

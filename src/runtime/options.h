@@ -1,0 +1,20 @@
+#pragma once
+// Session options: a plain struct with documented defaults, validated once (DESIGN.md 8).
+#include <set>
+#include <string>
+
+namespace rg {
+
+enum class Precision { fp32, bf16 };
+
+struct SessionOptions {
+  int threads = 0;                     // intra-op threads; 0 = every core
+  bool fast_kernels = true;            // use oneDNN kernels where one fits; false = reference only
+  Precision precision = Precision::fp32;
+  std::set<std::string> disabled_passes;  // names from pass_list()
+  bool verbose = false;                // log passes and kernel choices to stderr
+
+  void validate() const;
+};
+
+}  // namespace rg

@@ -1,0 +1,70 @@
+#pragma once
+// A Plan is a model compiled for one set of concrete input shapes (DESIGN.md 6):
+// shapes inferred, shape-only subgraphs folded to constants, kernels chosen and built,
+// output buffers allocated. Running it only binds input pointers and executes the steps.
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kernels/op.h"
+#include "runtime/options.h"
+
+namespace rg {
+
+struct Slot {
+  std::string name;
+  DType type = DType::undefined;
+  Shape shape;
+  bool shape_known = false;  // false downstream of a data-dependent shape
+  bool is_const = false;     // initializer or folded at plan time
+  Tensor value;              // constant value, bound input, or preallocated output buffer
+};
+
+struct Step {
+  int node = 0;  // index into the plan's graph
+  const OpDef* op = nullptr;
+  std::unique_ptr<Kernel> fast;  // null: the reference kernel runs
+  std::vector<int> in, out;      // slot indices, -1 for omitted optional values
+  bool dynamic = false;          // shapes known only at run time
+  std::unique_ptr<KernelCtx> ctx;
+};
+
+// Called after a step produced `value` (calibration, activation fault injection).
+using Observer = std::function<void(const std::string& value, Tensor& t)>;
+
+class Plan {
+ public:
+  Plan(const Graph& g, const std::vector<Shape>& input_shapes, const SessionOptions& o);
+  Plan(const Plan&) = delete;
+  Plan& operator=(const Plan&) = delete;
+
+  // Inputs in graph-input order; they are bound, not copied. Outputs are new tensors.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+
+  // Watches values by name; an unknown name is an invalid_input error.
+  void observe(const std::vector<std::string>& values, Observer fn);
+
+  const Graph& graph() const { return graph_; }
+  const std::vector<Step>& steps() const { return steps_; }
+  const std::vector<Slot>& slots() const { return slots_; }
+  int slot_of(const std::string& value) const;  // -1 when unknown
+  int64_t opset() const { return opset_; }
+
+ private:
+  void build(const std::vector<Shape>& input_shapes);
+  void infer_dynamic(Step& s);
+
+  Graph graph_;
+  SessionOptions opts_;
+  int64_t opset_ = 0;
+  std::vector<Slot> slots_;
+  std::map<std::string, int> slot_index_;
+  std::vector<Step> steps_;
+  std::vector<int> input_slots_, output_slots_;
+  std::vector<std::pair<int, Observer>> observers_;  // slot -> callback
+};
+
+}  // namespace rg

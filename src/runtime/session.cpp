@@ -1,0 +1,118 @@
+#include "runtime/session.h"
+
+#include <omp.h>
+
+#include "ir/onnx_io.h"
+#include "kernels/op.h"
+#include "passes/passes.h"
+
+namespace rg {
+
+// Opsets whose semantics the kernels implement. Kernels reject the legacy attributes of
+// pre-7 operator versions themselves (e.g. the old `broadcast` flag); newer opsets may
+// change an operator's meaning under the same name, so they are refused up front.
+constexpr int64_t kMinOpset = 1, kMaxOpset = 18;
+constexpr size_t kMaxCachedPlans = 8;
+
+std::vector<std::pair<std::string, std::string>> unsupported_nodes(const Graph& g) {
+  std::vector<std::pair<std::string, std::string>> r;
+  for (const auto& n : g.nodes)
+    if (!find_op(n.domain, n.op_type))
+      r.emplace_back(n.domain.empty() ? n.op_type : n.domain + "." + n.op_type, n.name);
+  return r;
+}
+
+void check_supported(const Graph& g) {
+  int64_t v = g.opset();
+  if (v < kMinOpset || v > kMaxOpset)
+    fail(ErrorCode::unsupported_op, "model uses opset {}; supported opsets are {} to {} (convert with onnx.version_converter)",
+         v, kMinOpset, kMaxOpset);
+  auto bad = unsupported_nodes(g);
+  if (!bad.empty())
+    fail(ErrorCode::unsupported_op, "unsupported operator {} (node '{}', opset {}){}", bad[0].first,
+         bad[0].second, v, bad.size() > 1 ? fmt::format(" and {} more unsupported nodes", bad.size() - 1) : "");
+}
+
+Session::Session(Graph g, SessionOptions o) : graph_(std::move(g)), opts_(std::move(o)) {
+  opts_.validate();
+  check_supported(graph_);
+  for (const auto& in : graph_.inputs)
+    if (in.dtype == DType::undefined)
+      fail(ErrorCode::invalid_model, "graph input '{}' has no element type", in.name);
+  if (opts_.threads > 0) omp_set_num_threads(opts_.threads);
+  PassOptions po;
+  po.disabled = opts_.disabled_passes;
+  po.verbose = opts_.verbose;
+  int64_t opset = graph_.opset();
+  po.eval = [opset](const Node& n, const std::vector<const Tensor*>& in) { return eval_node(n, opset, in); };
+  run_passes(graph_, po);
+}
+
+Session Session::load(const std::string& path, SessionOptions o) { return Session(load_onnx(path), std::move(o)); }
+
+std::vector<Shape> Session::default_input_shapes(int64_t dynamic_dim) const {
+  std::vector<Shape> r;
+  for (const auto& in : graph_.inputs) {
+    if (!in.has_shape)
+      fail(ErrorCode::invalid_model, "graph input '{}' has no declared shape; give an input tensor", in.name);
+    Shape s = in.shape;
+    for (auto& d : s)
+      if (d < 0) d = dynamic_dim;
+    r.push_back(s);
+  }
+  return r;
+}
+
+void Session::check_input(size_t i, const Tensor& t) const {
+  const ValueInfo& vi = graph_.inputs.at(i);
+  if (t.dtype() != vi.dtype)
+    fail(ErrorCode::invalid_input, "input '{}': expected {}, got {}", vi.name, dtype_name(vi.dtype), dtype_name(t.dtype()));
+  if (!vi.has_shape) return;
+  bool ok = t.shape().size() == vi.shape.size();
+  for (size_t d = 0; ok && d < vi.shape.size(); d++) ok = vi.shape[d] < 0 || vi.shape[d] == t.shape()[d];
+  if (!ok)
+    fail(ErrorCode::invalid_input, "input '{}': expected shape {}, got {}", vi.name, shape_str(vi.shape),
+         shape_str(t.shape()));
+}
+
+std::vector<Tensor> Session::order_inputs(const std::map<std::string, Tensor>& named) const {
+  for (const auto& kv : named)
+    if (!graph_.input_info(kv.first)) {
+      std::string names;
+      for (const auto& in : graph_.inputs) names += (names.empty() ? "" : ", ") + in.name;
+      fail(ErrorCode::invalid_input, "unknown input '{}'; the model's inputs are: {}", kv.first, names);
+    }
+  std::vector<Tensor> r;
+  for (const auto& in : graph_.inputs) {
+    auto it = named.find(in.name);
+    if (it == named.end()) fail(ErrorCode::invalid_input, "missing input '{}'", in.name);
+    r.push_back(it->second);
+  }
+  return r;
+}
+
+Plan& Session::plan(const std::vector<Shape>& shapes) {
+  for (auto it = plans_.begin(); it != plans_.end(); ++it)
+    if (it->first == shapes) {
+      if (it != plans_.begin()) plans_.splice(plans_.begin(), plans_, it);
+      return *plans_.front().second;
+    }
+  plans_.emplace_front(shapes, std::make_unique<Plan>(graph_, shapes, opts_));
+  if (plans_.size() > kMaxCachedPlans) plans_.pop_back();
+  return *plans_.front().second;
+}
+
+std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
+  if (inputs.size() != graph_.inputs.size())
+    fail(ErrorCode::invalid_input, "the model takes {} inputs, got {}", graph_.inputs.size(), inputs.size());
+  std::vector<Shape> shapes;
+  for (size_t i = 0; i < inputs.size(); i++) {
+    check_input(i, inputs[i]);
+    shapes.push_back(inputs[i].shape());
+  }
+  return plan(shapes).run(inputs);
+}
+
+std::vector<Tensor> Session::run(const std::map<std::string, Tensor>& inputs) { return run(order_inputs(inputs)); }
+
+}  // namespace rg

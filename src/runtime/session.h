@@ -1,0 +1,49 @@
+#pragma once
+// Session: a loaded model ready to run. It applies the graph passes once, then compiles
+// a Plan per distinct set of input shapes (cached), so repeated runs only bind and execute.
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/options.h"
+#include "runtime/plan.h"
+
+namespace rg {
+
+class Session {
+ public:
+  explicit Session(Graph g, SessionOptions o = {});
+  static Session load(const std::string& path, SessionOptions o = {});
+
+  const Graph& graph() const { return graph_; }  // after the graph passes
+  const SessionOptions& options() const { return opts_; }
+
+  // Inputs in graph-input order, or by name. Validates names, types and shapes
+  // (invalid_input) before anything runs.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  std::vector<Tensor> run(const std::map<std::string, Tensor>& inputs);
+
+  // The plan for these input shapes (compiled on first use).
+  Plan& plan(const std::vector<Shape>& input_shapes);
+  // Concrete shapes for the declared inputs, dynamic dims replaced by `dynamic_dim`.
+  std::vector<Shape> default_input_shapes(int64_t dynamic_dim = 1) const;
+
+  // Checks one input against its declaration; throws invalid_input with a clear reason.
+  void check_input(size_t index, const Tensor& t) const;
+  std::vector<Tensor> order_inputs(const std::map<std::string, Tensor>& named) const;
+
+ private:
+  Graph graph_;
+  SessionOptions opts_;
+  std::list<std::pair<std::vector<Shape>, std::unique_ptr<Plan>>> plans_;  // most recent first
+};
+
+// Nodes whose operator has no kernel: (op_type, node name) for `info`.
+std::vector<std::pair<std::string, std::string>> unsupported_nodes(const Graph& g);
+// Throws unsupported_op for the first unsupported node or opset outside what we implement.
+void check_supported(const Graph& g);
+
+}  // namespace rg
