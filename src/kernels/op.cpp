@@ -1,6 +1,16 @@
 #include "kernels/op.h"
 
+#include <cmath>
+
 namespace rg {
+
+void* Scratch::get() {
+  if (allocated_ < size_) {
+    buf_ = aligned_buffer(size_);
+    allocated_ = size_;
+  }
+  return buf_.get();
+}
 
 const Shape& InferCtx::shape(int i) const {
   if (!has_input(i)) fail(ErrorCode::invalid_model, "{}: input {} is missing", node.label(), i);
@@ -47,6 +57,17 @@ void InferCtx::require_float(int i) const {
   if (type(i) != DType::f32)
     fail(ErrorCode::unsupported_op, "{}: input {} is {}; only float32 is supported for this operator",
          node.label(), i, dtype_name(type(i)));
+}
+
+bool clip_bounds(const Node& n, const std::vector<const Tensor*>& in, float& lo, float& hi) {
+  lo = n.attr_f("min", -INFINITY);
+  hi = n.attr_f("max", INFINITY);
+  for (int k = 1; k <= 2; k++) {
+    if (!n.has_input(k)) continue;
+    if (k >= (int)in.size() || !in[k] || in[k]->dtype() != DType::f32 || in[k]->numel() != 1) return false;
+    (k == 1 ? lo : hi) = in[k]->data<float>()[0];
+  }
+  return true;
 }
 
 const Tensor& KernelCtx::input(int i) const {

@@ -13,6 +13,8 @@
 #include <string>
 #include <vector>
 
+#include <oneapi/dnnl/dnnl_types.h>
+
 #include "core/tensor.h"
 #include "ir/graph.h"
 
@@ -65,6 +67,39 @@ struct OpDef {
   RefFn ref;
 };
 
+// Memory layout of a value inside a plan. A zeroed descriptor (ndims == 0) means the ONNX
+// layout and dtype (dense, row-major); anything else is a oneDNN descriptor (blocked
+// layouts, bf16) that only fast kernels understand. The planner converts at boundaries.
+using Layout = dnnl_memory_desc_t;
+inline Layout plain_layout() { return Layout{}; }
+inline bool is_plain(const Layout& l) { return l.ndims == 0; }
+size_t layout_bytes(const Layout& l);  // buffer size a non-plain layout needs
+
+// Scratch memory shared by all kernels of a plan (they run one at a time): each kernel
+// reserves what it needs while compiling; the plan allocates the maximum once.
+class Scratch {
+ public:
+  void reserve(size_t bytes) { size_ = bytes > size_ ? bytes : size_; }
+  size_t size() const { return size_; }
+  void* get();  // valid after all kernels have reserved
+
+ private:
+  size_t size_ = 0;
+  std::shared_ptr<void> buf_;
+  size_t allocated_ = 0;
+};
+
+// A node fused after a compute op. Clip's bounds are resolved by the planner (they may be
+// constant inputs from opset 11 on).
+struct PostOp {
+  const Node* node = nullptr;
+  float clip_lo = 0, clip_hi = 0;
+};
+
+// Clip's bounds from attributes (opset < 11) or constant inputs; false when an input
+// bound is not constant.
+bool clip_bounds(const Node& n, const std::vector<const Tensor*>& in_values, float& lo, float& hi);
+
 // Everything a fast kernel may look at when it is built for one plan.
 struct CompileCtx {
   const Node& node;
@@ -72,9 +107,16 @@ struct CompileCtx {
   std::vector<DType> in_types;
   std::vector<Shape> in_shapes;
   std::vector<const Tensor*> in_values;  // constant inputs (weights), else null
+  std::vector<Layout> in_layouts;        // how each input will arrive
   std::vector<DType> out_types;
   std::vector<Shape> out_shapes;
-  bool bf16 = false;  // compute in bf16 where the op allows it
+  bool bf16 = false;          // compute in bf16 where the op allows it
+  bool plain_output = false;  // the output must be in the ONNX layout (graph output, observed)
+  // Nodes fused after this one, in order: activations (Relu, Clip, ...) and at most one
+  // Add whose other operand is appended as the last input ("sum" post-op). A kernel that
+  // cannot fuse them returns null and the planner retries without.
+  std::vector<PostOp> post_ops;
+  Scratch* scratch = nullptr;
 
   CompileCtx(const Node& n, int64_t op) : node(n), opset(op) {}
 };
@@ -86,6 +128,11 @@ class Kernel {
   virtual void run(KernelCtx& ctx) = 0;
   // Short description for `info`/profiling ("dnnl:brg:avx512_core", "ref").
   virtual std::string impl() const = 0;
+  // The layout output i is produced in; plain unless a fast kernel chose a blocked one.
+  virtual Layout out_layout(int i) const { return plain_layout(); }
+  // Re-derives anything computed from constant inputs (reordered weights) after the
+  // caller changed a constant in place (fault injection).
+  virtual void refresh_constants() {}
 };
 
 // Returns null when this configuration is not one it handles (the reference runs instead).
@@ -95,6 +142,10 @@ struct FastDef {
   const char* op_type;
   FastFactory make;
 };
+
+// A kernel converting a value from a fast kernel's layout to the ONNX layout (or between
+// two layouts); the planner inserts it where a reference kernel or the caller needs one.
+std::unique_ptr<Kernel> make_reorder(const Layout& from, const Layout& to, const Shape& shape, DType type);
 
 // Registry lookups (domain "" / "ai.onnx" only).
 const OpDef* find_op(const std::string& domain, const std::string& op_type);

@@ -58,7 +58,7 @@ ModelInfo inspect_model(const Graph& g, const SessionOptions& o) {
       std::vector<Shape> ins, outs;
       for (int i : st.in) ins.push_back(i < 0 ? Shape{} : p.slots()[i].shape);
       for (int i : st.out) outs.push_back(i < 0 ? Shape{} : p.slots()[i].shape);
-      mi.flops += node_flops(p.graph().nodes[st.node], ins, outs);
+      if (st.node) mi.flops += node_flops(*st.node, ins, outs);
       mi.kernel_impls[st.fast ? st.fast->impl() : "ref"]++;
     }
     mi.planned = true;

@@ -12,6 +12,10 @@ struct SessionOptions {
   bool fast_kernels = true;            // use oneDNN kernels where one fits; false = reference only
   Precision precision = Precision::fp32;
   std::set<std::string> disabled_passes;  // names from pass_list()
+  bool fuse = true;                    // fuse activations/residual adds into the op before them
+  // Values that must stay materialised in the ONNX layout so observers can read them
+  // (calibration sites, fault-injection targets); fusion never hides them.
+  std::set<std::string> keep_values;
   bool verbose = false;                // log passes and kernel choices to stderr
 
   void validate() const;

@@ -1,8 +1,35 @@
 #include "runtime/plan.h"
 
+#include <cmath>
 #include <cstdio>
 
 namespace rg {
+namespace {
+
+// Operators whose fast kernel can absorb following activations (and, for Conv, a
+// residual Add) as oneDNN post-ops.
+bool fusion_head(const Node& n) {
+  return n.domain.empty() &&
+         (n.op_type == "Conv" || n.op_type == "ConvTranspose" || n.op_type == "Gemm" || n.op_type == "MatMul");
+}
+
+bool fusible_activation(const Node& n) {
+  static const std::set<std::string> kActs = {"Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh",
+                                              "HardSwish", "HardSigmoid", "Swish", "Gelu", "Mish", "Clip"};
+  return n.domain.empty() && kActs.count(n.op_type) && n.outputs.size() == 1;
+}
+
+const Node& reorder_node() {
+  static const Node n = [] {
+    Node r;
+    r.op_type = "Reorder";
+    r.name = "(layout conversion)";
+    return r;
+  }();
+  return n;
+}
+
+}  // namespace
 
 void SessionOptions::validate() const {
   if (threads < 0) fail(ErrorCode::invalid_input, "threads must be >= 0, got {}", threads);
@@ -18,15 +45,16 @@ int Plan::slot_of(const std::string& value) const {
   return it == slot_index_.end() ? -1 : it->second;
 }
 
+int Plan::add_slot(const std::string& name) {
+  auto it = slot_index_.find(name);
+  if (it != slot_index_.end()) return it->second;
+  slots_.push_back(Slot{});
+  slots_.back().name = name;
+  slot_index_[name] = (int)slots_.size() - 1;
+  return (int)slots_.size() - 1;
+}
+
 void Plan::build(const std::vector<Shape>& input_shapes) {
-  auto add_slot = [&](const std::string& name) {
-    auto it = slot_index_.find(name);
-    if (it != slot_index_.end()) return it->second;
-    slots_.push_back(Slot{});
-    slots_.back().name = name;
-    slot_index_[name] = (int)slots_.size() - 1;
-    return (int)slots_.size() - 1;
-  };
   RG_ASSERT(input_shapes.size() == graph_.inputs.size());
   for (size_t i = 0; i < graph_.inputs.size(); i++) {
     int s = add_slot(graph_.inputs[i].name);
@@ -42,114 +70,247 @@ void Plan::build(const std::vector<Shape>& input_shapes) {
     slots_[s].shape_known = slots_[s].is_const = true;
     slots_[s].value = kv.second;
   }
-
-  for (size_t ni = 0; ni < graph_.nodes.size(); ni++) {
-    const Node& n = graph_.nodes[ni];
-    const OpDef* op = find_op(n.domain, n.op_type);
-    if (!op)
-      fail(ErrorCode::unsupported_op, "unsupported operator {}{} (node '{}', opset {})",
-           n.domain.empty() ? "" : n.domain + ".", n.op_type, n.name, opset_);
-    Step st;
-    st.node = (int)ni;
-    st.op = op;
-    InferCtx ic(n, opset_);
-    bool all_const = true, shapes_known = true;
-    for (const auto& in : n.inputs) {
-      if (in.empty()) {
-        st.in.push_back(-1);
-        ic.in_types.push_back(DType::undefined);
-        ic.in_shapes.emplace_back();
-        ic.in_values.push_back(nullptr);
-        continue;
-      }
-      int s = slot_of(in);
-      RG_ASSERT(s >= 0);  // sort_and_validate guarantees every input has a source
-      st.in.push_back(s);
-      ic.in_types.push_back(slots_[s].type);
-      ic.in_shapes.push_back(slots_[s].shape);
-      ic.in_values.push_back(slots_[s].is_const ? &slots_[s].value : nullptr);
-      all_const &= slots_[s].is_const;
-      shapes_known &= slots_[s].shape_known;
-    }
-    for (const auto& o : n.outputs) st.out.push_back(o.empty() ? -1 : add_slot(o));
-    if (shapes_known) {
-      try {
-        op->infer(ic);
-      } catch (const NeedsValue&) {
-        st.dynamic = true;
-      }
-    } else {
-      st.dynamic = true;
-    }
-    if (!st.dynamic && ic.out_types.size() < n.outputs.size())
-      ic.out_types.resize(n.outputs.size(), DType::undefined), ic.out_shapes.resize(n.outputs.size());
-
-    // Fold at plan time: every input is constant (covers Shape chains, whose Shape input
-    // has a concrete shape here and is folded by the Shape op's own rule below).
-    bool shape_op = n.op_type == "Shape" || n.op_type == "Size";
-    if (!st.dynamic && (all_const || shape_op) && !graph_.is_graph_output(n.outputs[0])) {
-      KernelCtx kc(n, opset_);
-      std::vector<Tensor> outs;
-      for (size_t i = 0; i < ic.out_types.size(); i++) outs.emplace_back(ic.out_types[i], ic.out_shapes[i]);
-      for (int s : st.in) kc.in.push_back(s < 0 ? nullptr : &slots_[s].value);
-      for (auto& t : outs) kc.out.push_back(&t);
-      // Shape/Size read only the input's shape: give them a shape-only placeholder.
-      Tensor placeholder;
-      if (shape_op && !slots_[st.in[0]].is_const) {
-        placeholder = Tensor::wrap(slots_[st.in[0]].type, slots_[st.in[0]].shape, nullptr);
-        kc.in[0] = &placeholder;
-      }
-      op->ref(kc);
-      for (size_t i = 0; i < st.out.size(); i++) {
-        if (st.out[i] < 0) continue;
-        Slot& s = slots_[st.out[i]];
-        s.type = outs[i].dtype();
-        s.shape = outs[i].shape();
-        s.shape_known = s.is_const = true;
-        s.value = outs[i];
-      }
-      continue;
-    }
-
-    for (size_t i = 0; i < st.out.size(); i++) {
-      if (st.out[i] < 0) continue;
-      Slot& s = slots_[st.out[i]];
-      s.shape_known = !st.dynamic;
-      if (!st.dynamic) {
-        s.type = ic.out_types[i];
-        s.shape = ic.out_shapes[i];
-        s.value = Tensor(s.type, s.shape);
-      }
-    }
-    if (!st.dynamic && opts_.fast_kernels) {
-      if (const FastDef* fd = find_fast(n.op_type)) {
-        CompileCtx cc(n, opset_);
-        cc.in_types = ic.in_types;
-        cc.in_shapes = ic.in_shapes;
-        cc.in_values = ic.in_values;
-        cc.out_types = ic.out_types;
-        cc.out_shapes = ic.out_shapes;
-        cc.bf16 = opts_.precision == Precision::bf16;
-        st.fast = fd->make(cc);
-      }
-    }
-    if (opts_.verbose)
-      std::fprintf(stderr, "plan: %s -> %s%s\n", n.label().c_str(),
-                   st.fast ? st.fast->impl().c_str() : "ref", st.dynamic ? " (dynamic)" : "");
-    st.ctx = std::make_unique<KernelCtx>(n, opset_);
-    for (int s : st.in) st.ctx->in.push_back(s < 0 ? nullptr : &slots_[s].value);
-    for (int s : st.out) st.ctx->out.push_back(s < 0 ? nullptr : &slots_[s].value);
-    steps_.push_back(std::move(st));
-  }
+  consumers_ = graph_.consumers();
+  producers_ = graph_.producers();
+  absorbed_.assign(graph_.nodes.size(), false);
+  for (size_t ni = 0; ni < graph_.nodes.size(); ni++)
+    if (!absorbed_[ni]) plan_node((int)ni);
   for (const auto& o : graph_.outputs) {
     int s = slot_of(o.name);
     RG_ASSERT(s >= 0);
-    output_slots_.push_back(s);
+    output_slots_.push_back(plain_twin(s));
+  }
+  allocate();
+}
+
+// Folds a node whose inputs are all constant (or a Shape/Size of a known shape) into
+// constant slots. Returns false when the node must run at inference time.
+bool Plan::fold_node(const Node& n, const InferCtx& ic, const std::vector<int>& in, const std::vector<int>& out) {
+  bool all_const = true;
+  for (int s : in) all_const &= s < 0 || slots_[s].is_const;
+  bool shape_op = n.op_type == "Shape" || n.op_type == "Size";
+  if (!(all_const || shape_op) || graph_.is_graph_output(n.outputs[0])) return false;
+  static const std::set<std::string> kRandom = {"RandomNormal", "RandomUniform", "RandomNormalLike",
+                                                "RandomUniformLike", "Multinomial", "Bernoulli"};
+  if (kRandom.count(n.op_type)) return false;
+  const OpDef* op = find_op(n.domain, n.op_type);
+  KernelCtx kc(n, opset_);
+  std::vector<Tensor> outs;
+  for (size_t i = 0; i < ic.out_types.size(); i++) outs.emplace_back(ic.out_types[i], ic.out_shapes[i]);
+  for (int s : in) kc.in.push_back(s < 0 ? nullptr : &slots_[s].value);
+  for (auto& t : outs) kc.out.push_back(&t);
+  // Shape/Size read only the input's shape: give them a shape-only placeholder.
+  Tensor placeholder;
+  if (shape_op && !slots_[in[0]].is_const) {
+    placeholder = Tensor::wrap(slots_[in[0]].type, slots_[in[0]].shape, nullptr);
+    kc.in[0] = &placeholder;
+  }
+  op->ref(kc);
+  for (size_t i = 0; i < out.size() && i < outs.size(); i++) {
+    if (out[i] < 0) continue;
+    Slot& s = slots_[out[i]];
+    s.type = outs[i].dtype();
+    s.shape = outs[i].shape();
+    s.shape_known = s.is_const = true;
+    s.value = outs[i];
+  }
+  return true;
+}
+
+// The activations (and residual Add) that can run inside node ni's kernel: each must be
+// the only consumer of the value before it, which must not be a graph output or kept.
+std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
+  std::vector<PostOp> chain;
+  const Node& head = graph_.nodes[ni];
+  if (!opts_.fuse || !fusion_head(head) || head.outputs.size() != 1) return chain;
+  std::string cur = head.outputs[0];
+  const Shape& out_shape = ic.out_shapes[0];
+  for (;;) {
+    if (graph_.is_graph_output(cur) || opts_.keep_values.count(cur)) break;
+    auto it = consumers_.find(cur);
+    if (it == consumers_.end() || it->second.size() != 1) break;
+    int ci = it->second[0];
+    const Node& c = graph_.nodes[ci];
+    if (c.op_type == "Add" && c.domain.empty() && chain.empty() && head.op_type == "Conv" && c.inputs.size() == 2) {
+      // Residual: the other operand must exist before the head runs and match its shape.
+      const std::string& other = c.inputs[0] == cur ? c.inputs[1] : c.inputs[0];
+      int os = slot_of(other);
+      if (c.inputs[0] == c.inputs[1] || os < 0 || slots_[os].is_const || !slots_[os].shape_known ||
+          slots_[os].shape != out_shape || slots_[os].type != DType::f32)
+        break;
+      auto p = producers_.find(other);
+      if (p != producers_.end() && p->second > ni) break;
+      chain.push_back({&c});
+    } else if (fusible_activation(c) && c.inputs[0] == cur) {
+      PostOp po{&c};
+      if (c.op_type == "Clip") {
+        std::vector<const Tensor*> vals;
+        for (size_t k = 0; k < c.inputs.size(); k++) {
+          int s = c.inputs[k].empty() ? -1 : slot_of(c.inputs[k]);
+          vals.push_back(s >= 0 && slots_[s].is_const ? &slots_[s].value : nullptr);
+        }
+        if (!clip_bounds(c, vals, po.clip_lo, po.clip_hi)) break;
+      }
+      chain.push_back(po);
+    } else {
+      break;
+    }
+    cur = c.outputs[0];
+  }
+  return chain;
+}
+
+int Plan::plain_twin(int s) {
+  if (is_plain(slots_[s].layout)) return s;
+  if (slots_[s].plain_twin >= 0) return slots_[s].plain_twin;
+  int t = add_slot(slots_[s].name + "#plain");
+  slots_[t].type = slots_[s].type;
+  slots_[t].shape = slots_[s].shape;
+  slots_[t].shape_known = true;
+  slots_[s].plain_twin = t;
+  Step st;
+  st.fast = make_reorder(slots_[s].layout, plain_layout(), slots_[s].shape, slots_[s].type);
+  st.in = {s};
+  st.out = {t};
+  steps_.push_back(std::move(st));
+  return t;
+}
+
+void Plan::plan_node(int ni) {
+  const Node& n = graph_.nodes[ni];
+  const OpDef* op = find_op(n.domain, n.op_type);
+  if (!op)
+    fail(ErrorCode::unsupported_op, "unsupported operator {}{} (node '{}', opset {})",
+         n.domain.empty() ? "" : n.domain + ".", n.op_type, n.name, opset_);
+  Step st;
+  st.node = &n;
+  st.op = op;
+  InferCtx ic(n, opset_);
+  bool shapes_known = true;
+  for (const auto& in : n.inputs) {
+    int s = in.empty() ? -1 : slot_of(in);
+    RG_ASSERT(in.empty() || s >= 0);  // sort_and_validate guarantees a source
+    st.in.push_back(s);
+    ic.in_types.push_back(s < 0 ? DType::undefined : slots_[s].type);
+    ic.in_shapes.push_back(s < 0 ? Shape{} : slots_[s].shape);
+    ic.in_values.push_back(s >= 0 && slots_[s].is_const ? &slots_[s].value : nullptr);
+    if (s >= 0) shapes_known &= slots_[s].shape_known;
+  }
+  for (const auto& o : n.outputs) st.out.push_back(o.empty() ? -1 : add_slot(o));
+  st.dynamic = !shapes_known;
+  if (shapes_known) {
+    try {
+      op->infer(ic);
+    } catch (const NeedsValue&) {
+      st.dynamic = true;
+    }
+  }
+  if (!st.dynamic) {
+    ic.out_types.resize(n.outputs.size(), DType::undefined);
+    ic.out_shapes.resize(n.outputs.size());
+    if (fold_node(n, ic, st.in, st.out)) return;
+  }
+
+  std::vector<PostOp> chain;
+  if (!st.dynamic && opts_.fast_kernels) {
+    if (find_fast(n.op_type)) {
+      chain = fusion_chain(ni, ic);
+      CompileCtx cc(n, opset_);
+      cc.in_types = ic.in_types;
+      cc.in_shapes = ic.in_shapes;
+      cc.in_values = ic.in_values;
+      for (int s : st.in) cc.in_layouts.push_back(s < 0 ? plain_layout() : slots_[s].layout);
+      cc.out_types = ic.out_types;
+      cc.out_shapes = ic.out_shapes;
+      cc.bf16 = opts_.precision == Precision::bf16;
+      cc.scratch = &scratch_;
+      const std::string& last = chain.empty() ? n.outputs[0] : chain.back().node->outputs[0];
+      cc.plain_output = graph_.is_graph_output(last) || opts_.keep_values.count(last);
+      auto with_chain = [&](const std::vector<PostOp>& ch) {
+        cc.post_ops = ch;
+        cc.in_types.resize(ic.in_types.size());
+        cc.in_shapes.resize(ic.in_shapes.size());
+        cc.in_values.resize(ic.in_values.size());
+        cc.in_layouts.resize(ic.in_types.size());
+        for (const auto& p : ch)
+          if (p.node->op_type == "Add") {  // the residual joins as the last input
+            const std::string& other = p.node->inputs[0] == n.outputs[0] ? p.node->inputs[1] : p.node->inputs[0];
+            int s = slot_of(other);
+            cc.in_types.push_back(slots_[s].type);
+            cc.in_shapes.push_back(slots_[s].shape);
+            cc.in_values.push_back(nullptr);
+            cc.in_layouts.push_back(slots_[s].layout);
+          }
+        return find_fast(n.op_type)->make(cc);
+      };
+      st.fast = with_chain(chain);
+      if (!st.fast && !chain.empty()) {
+        chain.clear();
+        st.fast = with_chain(chain);
+      }
+    }
+  }
+  if (!chain.empty()) {
+    for (const auto& p : chain) {
+      st.fused.push_back(p.node);
+      absorbed_[&*p.node - &graph_.nodes[0]] = true;
+      if (p.node->op_type == "Add") {
+        const std::string& other = p.node->inputs[0] == n.outputs[0] ? p.node->inputs[1] : p.node->inputs[0];
+        st.in.push_back(slot_of(other));
+      }
+    }
+    // The fused step writes the chain's final value; the intermediates never exist.
+    st.out[0] = add_slot(chain.back().node->outputs[0]);
+  }
+  if (!st.fast) {
+    // Reference kernels read the ONNX layout only.
+    for (int& s : st.in)
+      if (s >= 0 && !is_plain(slots_[s].layout)) s = plain_twin(s);
+  }
+  for (size_t i = 0; i < st.out.size(); i++) {
+    if (st.out[i] < 0) continue;
+    Slot& s = slots_[st.out[i]];
+    s.shape_known = !st.dynamic;
+    if (!st.dynamic) {
+      s.type = ic.out_types[i];
+      s.shape = ic.out_shapes[i];
+      if (st.fast) s.layout = st.fast->out_layout((int)i);
+    }
+  }
+  if (opts_.verbose) {
+    std::string fused;
+    for (const Node* f : st.fused) fused += "+" + f->op_type;
+    std::fprintf(stderr, "plan: %s%s -> %s%s\n", n.label().c_str(), fused.c_str(),
+                 st.fast ? st.fast->impl().c_str() : "ref", st.dynamic ? " (dynamic)" : "");
+  }
+  int first_out = st.out.empty() ? -1 : st.out[0];
+  steps_.push_back(std::move(st));
+  // Kept values are read by observers in the ONNX layout.
+  if (first_out >= 0 && opts_.keep_values.count(slots_[first_out].name)) plain_twin(first_out);
+}
+
+void Plan::allocate() {
+  for (auto& s : slots_) {
+    if (s.is_const || !s.shape_known || s.value.defined()) continue;
+    bool is_input = false;
+    for (int i : input_slots_) is_input |= &slots_[i] == &s;
+    if (is_input) continue;
+    size_t bytes = (size_t)shape_numel(s.shape) * dtype_size(s.type);
+    if (!is_plain(s.layout)) bytes = std::max(bytes, layout_bytes(s.layout));
+    auto buf = aligned_buffer(bytes);
+    s.value = Tensor::wrap(s.type, s.shape, buf.get(), buf);
+    activation_bytes_ += bytes;
+  }
+  scratch_.get();
+  for (auto& st : steps_) {
+    st.ctx = std::make_unique<KernelCtx>(st.node ? *st.node : reorder_node(), opset_);
+    for (int s : st.in) st.ctx->in.push_back(s < 0 ? nullptr : &slots_[s].value);
+    for (int s : st.out) st.ctx->out.push_back(s < 0 ? nullptr : &slots_[s].value);
   }
 }
 
 void Plan::infer_dynamic(Step& s) {
-  const Node& n = graph_.nodes[s.node];
+  const Node& n = *s.node;
   InferCtx ic(n, opset_);
   for (int si : s.in) {
     ic.in_types.push_back(si < 0 ? DType::undefined : slots_[si].value.dtype());
@@ -173,7 +334,12 @@ void Plan::infer_dynamic(Step& s) {
 void Plan::observe(const std::vector<std::string>& values, Observer fn) {
   for (const auto& v : values) {
     int s = slot_of(v);
-    if (s < 0) fail(ErrorCode::invalid_input, "no value named '{}' in the model", v);
+    if (s < 0) fail(ErrorCode::invalid_input, "no value named '{}' in the compiled model (fused away? keep it with keep_values)", v);
+    if (!is_plain(slots_[s].layout)) {
+      if (slots_[s].plain_twin < 0)
+        fail(ErrorCode::invalid_input, "value '{}' is held in a oneDNN layout; list it in keep_values to observe it", v);
+      s = slots_[s].plain_twin;
+    }
     observers_.emplace_back(s, fn);
   }
 }

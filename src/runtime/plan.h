@@ -1,7 +1,8 @@
 #pragma once
 // A Plan is a model compiled for one set of concrete input shapes (DESIGN.md 6):
-// shapes inferred, shape-only subgraphs folded to constants, kernels chosen and built,
-// output buffers allocated. Running it only binds input pointers and executes the steps.
+// shapes inferred, shape-only subgraphs folded to constants, activations fused into the
+// op before them, kernels chosen and built, layouts decided, buffers allocated. Running
+// it only binds input pointers and executes the steps.
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,15 +21,18 @@ struct Slot {
   Shape shape;
   bool shape_known = false;  // false downstream of a data-dependent shape
   bool is_const = false;     // initializer or folded at plan time
-  Tensor value;              // constant value, bound input, or preallocated output buffer
+  Layout layout = plain_layout();
+  int plain_twin = -1;       // slot holding this value in the ONNX layout, once made
+  Tensor value;              // constant value, bound input, or preallocated buffer
 };
 
 struct Step {
-  int node = 0;  // index into the plan's graph
+  const Node* node = nullptr;  // null for a layout conversion the planner inserted
   const OpDef* op = nullptr;
   std::unique_ptr<Kernel> fast;  // null: the reference kernel runs
   std::vector<int> in, out;      // slot indices, -1 for omitted optional values
-  bool dynamic = false;          // shapes known only at run time
+  std::vector<const Node*> fused;  // nodes folded into this step (activations, residual Add)
+  bool dynamic = false;            // shapes known only at run time
   std::unique_ptr<KernelCtx> ctx;
 };
 
@@ -44,7 +48,8 @@ class Plan {
   // Inputs in graph-input order; they are bound, not copied. Outputs are new tensors.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
 
-  // Watches values by name; an unknown name is an invalid_input error.
+  // Watches values by name. Only values listed in SessionOptions::keep_values (and graph
+  // inputs/outputs) are guaranteed to exist; others may have been fused away.
   void observe(const std::vector<std::string>& values, Observer fn);
 
   const Graph& graph() const { return graph_; }
@@ -52,9 +57,17 @@ class Plan {
   const std::vector<Slot>& slots() const { return slots_; }
   int slot_of(const std::string& value) const;  // -1 when unknown
   int64_t opset() const { return opset_; }
+  // Bytes of activation buffers (not weights) this plan holds.
+  size_t activation_bytes() const { return activation_bytes_; }
 
  private:
   void build(const std::vector<Shape>& input_shapes);
+  int add_slot(const std::string& name);
+  void plan_node(int ni);
+  bool fold_node(const Node& n, const InferCtx& ic, const std::vector<int>& in, const std::vector<int>& out);
+  std::vector<PostOp> fusion_chain(int ni, const InferCtx& ic);
+  int plain_twin(int slot);
+  void allocate();
   void infer_dynamic(Step& s);
 
   Graph graph_;
@@ -65,6 +78,11 @@ class Plan {
   std::vector<Step> steps_;
   std::vector<int> input_slots_, output_slots_;
   std::vector<std::pair<int, Observer>> observers_;  // slot -> callback
+  std::unordered_map<std::string, std::vector<int>> consumers_;
+  std::unordered_map<std::string, int> producers_;
+  std::vector<bool> absorbed_;  // nodes fused into an earlier step
+  Scratch scratch_;
+  size_t activation_bytes_ = 0;
 };
 
 }  // namespace rg

@@ -1,0 +1,153 @@
+#include "kernels/dnnl/dnnl_common.h"
+
+#include <cmath>
+#include <cstring>
+
+namespace rg {
+size_t layout_bytes(const Layout& l) { return dnnl_memory_desc_get_size(&l); }
+}  // namespace rg
+
+namespace rg::dnnl_util {
+
+dnnl::engine& engine() {
+  static dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+dt to_dt(DType t) {
+  switch (t) {
+    case DType::f32: return dt::f32;
+    case DType::bf16: return dt::bf16;
+    case DType::f16: return dt::f16;
+    case DType::i32: return dt::s32;
+    case DType::i8: return dt::s8;
+    case DType::u8: return dt::u8;
+    default: return dt::undef;
+  }
+}
+
+memory::dims to_dims(const Shape& s) {
+  if (s.empty()) return {1};
+  return memory::dims(s.begin(), s.end());
+}
+
+memory::desc plain_desc(const Shape& s, dt type) {
+  memory::dims d = to_dims(s);
+  memory::dims strides(d.size(), 1);
+  for (int i = (int)d.size() - 2; i >= 0; i--) strides[i] = strides[i + 1] * std::max<int64_t>(d[i + 1], 1);
+  return memory::desc(d, type, strides);
+}
+
+memory::desc arrival_desc(const CompileCtx& c, int i) {
+  if (i < (int)c.in_layouts.size() && !is_plain(c.in_layouts[i])) return memory::desc(c.in_layouts[i]);
+  return plain_desc(c.in_shapes[i], to_dt(c.in_types[i]));
+}
+
+bool eltwise_of(const Node& n, float clip_lo, float clip_hi, std::vector<Eltwise>& out) {
+  using A = dnnl::algorithm;
+  const std::string& t = n.op_type;
+  if (!n.domain.empty()) return false;
+  if (t == "Relu") out.push_back({A::eltwise_relu, 0, 0});
+  else if (t == "LeakyRelu") out.push_back({A::eltwise_relu, n.attr_f("alpha", 0.01f), 0});
+  else if (t == "Elu") out.push_back({A::eltwise_elu, n.attr_f("alpha", 1.f), 0});
+  else if (t == "Selu") {
+    out.push_back({A::eltwise_elu, n.attr_f("alpha", 1.67326319f), 0});
+    out.push_back({A::eltwise_linear, n.attr_f("gamma", 1.05070102f), 0});
+  } else if (t == "Sigmoid") out.push_back({A::eltwise_logistic, 0, 0});
+  else if (t == "Tanh") out.push_back({A::eltwise_tanh, 0, 0});
+  else if (t == "HardSwish") out.push_back({A::eltwise_hardswish, 0, 0});
+  else if (t == "HardSigmoid") {
+    out.push_back({A::eltwise_linear, n.attr_f("alpha", 0.2f), n.attr_f("beta", 0.5f)});
+    out.push_back({A::eltwise_clip_v2, 0.f, 1.f});
+  } else if (t == "Swish") out.push_back({A::eltwise_swish, n.attr_f("alpha", 1.f), 0});
+  else if (t == "Gelu") {
+    std::string a = n.attr_s("approximate", "none");
+    out.push_back({a == "tanh" ? A::eltwise_gelu_tanh : A::eltwise_gelu_erf, 0, 0});
+  } else if (t == "Mish") out.push_back({A::eltwise_mish, 0, 0});
+  else if (t == "Abs") out.push_back({A::eltwise_abs, 0, 0});
+  else if (t == "Sqrt") out.push_back({A::eltwise_sqrt, 0, 0});
+  else if (t == "Exp") out.push_back({A::eltwise_exp, 0, 0});
+  else if (t == "Log") out.push_back({A::eltwise_log, 0, 0});
+  else if (t == "Neg") out.push_back({A::eltwise_linear, -1.f, 0});
+  else if (t == "Clip") out.push_back({A::eltwise_clip_v2, clip_lo, clip_hi});
+  else return false;
+  return true;
+}
+
+bool build_post_ops(const CompileCtx& c, bool sum_ok, dnnl::post_ops& po, bool& has_sum) {
+  has_sum = false;
+  for (size_t k = 0; k < c.post_ops.size(); k++) {
+    const PostOp& p = c.post_ops[k];
+    if (p.node->op_type == "Add") {
+      if (!sum_ok || k != 0) return false;  // sum must come first: dst = op(src) + residual
+      po.append_sum(1.f);
+      has_sum = true;
+      continue;
+    }
+    std::vector<Eltwise> e;
+    if (!eltwise_of(*p.node, p.clip_lo, p.clip_hi, e)) return false;
+    for (const auto& x : e) po.append_eltwise(1.f, x.alg, x.alpha, x.beta);
+  }
+  return true;
+}
+
+std::string impl_name(const dnnl::primitive_desc_base& pd) {
+  const char* s = nullptr;
+  dnnl_primitive_desc_query(pd.get(), dnnl_query_impl_info_str, 0, &s);
+  return s ? std::string(s) : std::string("?");
+}
+
+dnnl::primitive_attr base_attr(bool bf16) {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  if (bf16) a.set_fpmath_mode(dnnl::fpmath_mode::bf16);
+  return a;
+}
+
+void reserve_scratch(const CompileCtx& c, const dnnl::primitive_desc_base& pd) {
+  if (c.scratch) c.scratch->reserve(pd.scratchpad_desc().get_size());
+}
+
+InputPort::InputPort(const memory::desc& arrival, const memory::desc& wanted) {
+  user_ = memory(arrival, engine(), DNNL_MEMORY_NONE);
+  if (arrival == wanted) {
+    internal_ = user_;
+    return;
+  }
+  buf_ = aligned_buffer(wanted.get_size());
+  internal_ = memory(wanted, engine(), buf_.get());
+  reorder_ = dnnl::reorder(user_, internal_);
+}
+
+const memory& InputPort::bind(void* data) {
+  user_.set_data_handle(data);
+  if (reorder_) {
+    reorder_.execute(stream(), user_, internal_);
+    return internal_;
+  }
+  return user_;
+}
+
+ConstPort::ConstPort(const Tensor* src, const memory::desc& src_desc, const memory::desc& wanted)
+    : src_(src), src_desc_(src_desc) {
+  buf_ = aligned_buffer(wanted.get_size());
+  mem_ = memory(wanted, engine(), buf_.get());
+  refresh();
+}
+
+void ConstPort::refresh() {
+  memory user(src_desc_, engine(), const_cast<void*>(src_->raw()));
+  if (src_desc_ == mem_.get_desc()) {
+    std::memcpy(mem_.get_data_handle(), src_->raw(), src_desc_.get_size());
+    return;
+  }
+  dnnl::reorder(user, mem_).execute(stream(), user, mem_);
+  stream().wait();
+}
+
+}  // namespace rg::dnnl_util

@@ -1,0 +1,79 @@
+#pragma once
+// Shared oneDNN plumbing for the fast kernels, used the way oneDNN's own examples do:
+// forward_inference, format_tag::any for the heavy ops, weights reordered once at
+// compile time, user scratchpad shared per plan, post-ops for fused activations.
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/op.h"
+
+namespace rg::dnnl_util {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+dnnl::engine& engine();
+// One stream per thread: concurrent executors (streams of the bench and the server) never
+// share one, and nothing needs to be threaded through the kernel interface.
+dnnl::stream& stream();
+
+// Maps a DType to oneDNN's; undef when oneDNN has none (int64, ...).
+dt to_dt(DType t);
+memory::dims to_dims(const Shape& s);
+// Dense row-major descriptor for a shape (rank 0 becomes [1]).
+memory::desc plain_desc(const Shape& s, dt type);
+// The descriptor an input arrives in: its plan layout, or plain with its ONNX dtype.
+memory::desc arrival_desc(const CompileCtx& c, int i);
+
+// One oneDNN eltwise step.
+struct Eltwise {
+  dnnl::algorithm alg;
+  float alpha = 0, beta = 0;
+};
+// Translates an activation into oneDNN eltwise steps; false when it has no exact oneDNN
+// equivalent (then it is neither fused nor run by oneDNN). `clip_lo/hi` are Clip's bounds.
+bool eltwise_of(const Node& n, float clip_lo, float clip_hi, std::vector<Eltwise>& out);
+// Builds post-ops from c.post_ops; `sum_ok` says whether a residual Add may become a
+// sum post-op. Returns false when any fused node cannot be expressed.
+bool build_post_ops(const CompileCtx& c, bool sum_ok, dnnl::post_ops& po, bool& has_sum);
+
+// The implementation oneDNN picked, e.g. "jit:avx512_core".
+std::string impl_name(const dnnl::primitive_desc_base& pd);
+// Attribute with user scratchpad (shared per plan) and, for bf16 plans, bf16 math allowed.
+dnnl::primitive_attr base_attr(bool bf16);
+// Reserves the scratchpad a primitive needs in the plan's shared scratch.
+void reserve_scratch(const CompileCtx& c, const dnnl::primitive_desc_base& pd);
+
+// An input that may need converting from how it arrives to how a primitive wants it.
+// Built once; run() returns the memory to pass to the primitive.
+class InputPort {
+ public:
+  InputPort() = default;
+  InputPort(const memory::desc& arrival, const memory::desc& wanted);
+  const memory& bind(void* data);  // converts if needed, returns the memory to use
+  bool converts() const { return (bool)reorder_; }
+
+ private:
+  memory user_, internal_;
+  dnnl::reorder reorder_;
+  std::shared_ptr<void> buf_;
+};
+
+// Constant weights reordered once into the layout a primitive wants. refresh() redoes
+// it from the (possibly modified) source tensor.
+class ConstPort {
+ public:
+  ConstPort() = default;
+  // `src_desc` describes the source tensor's data as stored (plain, maybe reshaped).
+  ConstPort(const Tensor* src, const memory::desc& src_desc, const memory::desc& wanted);
+  void refresh();
+  const memory& mem() const { return mem_; }
+
+ private:
+  const Tensor* src_ = nullptr;
+  memory::desc src_desc_;
+  memory mem_;
+  std::shared_ptr<void> buf_;
+};
+
+}  // namespace rg::dnnl_util

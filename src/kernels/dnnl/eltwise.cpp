@@ -1,0 +1,77 @@
+// oneDNN element-wise activations. They run in whatever layout their input arrives in
+// (blocked or plain), so a chain of oneDNN ops never falls back to plain for them.
+#include "kernels/dnnl/dnnl_common.h"
+#include "kernels/ops.h"
+
+namespace rg {
+namespace {
+
+using namespace dnnl_util;
+
+// Multi-step activations (Selu, HardSigmoid) run as a chain of primitives, the later
+// ones in place on the destination: oneDNN 2.6's eltwise does not apply eltwise post-ops.
+class EltwiseKernel : public Kernel {
+ public:
+  EltwiseKernel(const CompileCtx& c, const std::vector<Eltwise>& steps) {
+    md_ = arrival_desc(c, 0);
+    for (const auto& e : steps) {
+      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, e.alg, md_, e.alpha, e.beta);
+      dnnl::eltwise_forward::primitive_desc pd(d, base_attr(false), engine());
+      reserve_scratch(c, pd);
+      impl_ = "dnnl:" + impl_name(pd);
+      prims_.emplace_back(pd);
+      scratch_mds_.push_back(pd.scratchpad_desc());
+    }
+    scratch_ = c.scratch;
+    src_ = memory(md_, engine(), DNNL_MEMORY_NONE);
+    dst_ = memory(md_, engine(), DNNL_MEMORY_NONE);
+    if (!c.in_layouts.empty() && !is_plain(c.in_layouts[0])) layout_ = md_.data;
+  }
+
+  void run(KernelCtx& c) override {
+    src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
+    dst_.set_data_handle(c.output(0).raw());
+    for (size_t i = 0; i < prims_.size(); i++) {
+      memory sp(scratch_mds_[i], engine(), scratch_->get());
+      prims_[i].execute(stream(), {{DNNL_ARG_SRC, i == 0 ? src_ : dst_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCRATCHPAD, sp}});
+    }
+  }
+  std::string impl() const override { return impl_; }
+  Layout out_layout(int) const override { return layout_; }
+
+ private:
+  memory::desc md_;
+  std::vector<memory::desc> scratch_mds_;
+  memory src_, dst_;
+  std::vector<dnnl::eltwise_forward> prims_;
+  Scratch* scratch_ = nullptr;
+  std::string impl_;
+  Layout layout_ = plain_layout();
+};
+
+std::unique_ptr<Kernel> make_eltwise(const CompileCtx& c) {
+  if (c.in_types.empty() || c.in_types[0] != DType::f32 || !c.post_ops.empty()) return nullptr;
+  float lo = 0, hi = 0;
+  if (c.node.op_type == "Clip" && !clip_bounds(c.node, c.in_values, lo, hi)) return nullptr;
+  std::vector<Eltwise> steps;
+  if (!eltwise_of(c.node, lo, hi, steps)) return nullptr;
+  return std::make_unique<EltwiseKernel>(c, steps);
+}
+
+}  // namespace
+
+#define FAST(Name) const FastDef kFast_##Name{#Name, make_eltwise};
+FAST(Relu)
+FAST(LeakyRelu)
+FAST(Elu)
+FAST(Selu)
+FAST(Sigmoid)
+FAST(Tanh)
+FAST(HardSwish)
+FAST(HardSigmoid)
+FAST(Gelu)
+FAST(Mish)
+FAST(Clip)
+#undef FAST
+
+}  // namespace rg
