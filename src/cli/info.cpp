@@ -20,13 +20,7 @@ nlohmann::json value_json(const ValueInfo& v) {
 }
 
 std::string value_text(const ValueInfo& v) {
-  std::string s = "[";
-  for (size_t i = 0; i < v.shape.size(); i++) {
-    if (i) s += ", ";
-    if (v.shape[i] >= 0) s += std::to_string(v.shape[i]);
-    else s += i < v.dim_names.size() && !v.dim_names[i].empty() ? v.dim_names[i] : "?";
-  }
-  return fmt::format("  {:<24} {:<8} {}", v.name, dtype_name(v.dtype), v.has_shape ? s + "]" : "(no shape)");
+  return fmt::format("  {:<24} {:<8} {}", v.name, dtype_name(v.dtype), v.shape_text());
 }
 
 std::string human(double v) {

@@ -62,6 +62,17 @@ std::string Node::label() const {
                       : op_type + " '" + name + "'";
 }
 
+std::string ValueInfo::shape_text() const {
+  if (!has_shape) return "(no shape)";
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); i++) {
+    if (i) s += ", ";
+    if (shape[i] >= 0) s += std::to_string(shape[i]);
+    else s += i < dim_names.size() && !dim_names[i].empty() ? dim_names[i] : "?";
+  }
+  return s + "]";
+}
+
 int64_t Graph::opset() const {
   auto it = opsets.find("");
   return it == opsets.end() ? 0 : it->second;

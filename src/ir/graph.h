@@ -64,6 +64,9 @@ struct ValueInfo {
   Shape shape;
   std::vector<std::string> dim_names;
   bool has_shape = false;
+
+  // "[N, 3, 224, 224]": symbolic dims by name, unknown ones as "?".
+  std::string shape_text() const;
 };
 
 struct Graph {

@@ -37,6 +37,7 @@ int run_passes(Graph& g, const PassOptions& o);
 int remove_identity(Graph& g);
 int fold_constants(Graph& g, const Evaluator& eval);
 int fold_batchnorm(Graph& g);
+int recognize_activations(Graph& g);
 int remove_dead_nodes(Graph& g);
 
 }  // namespace rg

@@ -10,7 +10,8 @@ const std::vector<PassInfo>& pass_list() {
   static const std::vector<PassInfo> kList = {
       {"remove_identity", "drop Identity and inference-mode Dropout nodes"},
       {"constant_folding", "evaluate nodes whose inputs are all constant"},
-      {"fold_batchnorm", "fold BatchNormalization into the preceding Conv/ConvTranspose/Gemm"},
+      {"fold_batchnorm", "fold BatchNormalization into the preceding Conv/Gemm"},
+      {"recognize_activations", "rewrite x*Sigmoid(x), Erf-GELU, x*HardSigmoid(x), Mish formulas as one node"},
       {"remove_dead_nodes", "drop nodes whose outputs nothing uses"},
   };
   return kList;
@@ -25,6 +26,7 @@ int run_passes(Graph& g, const PassOptions& o) {
     if (name == "remove_identity") n = remove_identity(g);
     else if (name == "constant_folding") n = o.eval ? fold_constants(g, o.eval) : 0;
     else if (name == "fold_batchnorm") n = fold_batchnorm(g);
+    else if (name == "recognize_activations") n = recognize_activations(g);
     else if (name == "remove_dead_nodes") n = remove_dead_nodes(g);
     if (o.verbose && n) std::fprintf(stderr, "pass %s: %d rewrites\n", p.name, n);
     total += n;

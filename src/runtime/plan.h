@@ -3,6 +3,7 @@
 // shapes inferred, shape-only subgraphs folded to constants, activations fused into the
 // op before them, kernels chosen and built, layouts decided, buffers allocated. Running
 // it only binds input pointers and executes the steps.
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,7 +55,7 @@ class Plan {
 
   const Graph& graph() const { return graph_; }
   const std::vector<Step>& steps() const { return steps_; }
-  const std::vector<Slot>& slots() const { return slots_; }
+  const std::deque<Slot>& slots() const { return slots_; }
   int slot_of(const std::string& value) const;  // -1 when unknown
   int64_t opset() const { return opset_; }
   // Bytes of activation buffers (not weights) this plan holds.
@@ -73,7 +74,7 @@ class Plan {
   Graph graph_;
   SessionOptions opts_;
   int64_t opset_ = 0;
-  std::vector<Slot> slots_;
+  std::deque<Slot> slots_;  // deque: kernels keep pointers to slot values
   std::map<std::string, int> slot_index_;
   std::vector<Step> steps_;
   std::vector<int> input_slots_, output_slots_;

@@ -71,7 +71,7 @@ void Session::check_input(size_t i, const Tensor& t) const {
   bool ok = t.shape().size() == vi.shape.size();
   for (size_t d = 0; ok && d < vi.shape.size(); d++) ok = vi.shape[d] < 0 || vi.shape[d] == t.shape()[d];
   if (!ok)
-    fail(ErrorCode::invalid_input, "input '{}': expected shape {}, got {}", vi.name, shape_str(vi.shape),
+    fail(ErrorCode::invalid_input, "input '{}': expected shape {}, got {}", vi.name, vi.shape_text(),
          shape_str(t.shape()));
 }
 

@@ -3,7 +3,8 @@
 // listed in expected_failures.txt with its reason. A listed test that now passes is also
 // an error, so the list never goes stale (tract's node.txt discipline).
 //
-//   rg_node_tests [--data DIR] [--manifest FILE] [--filter SUBSTR] [--reference] [-v]
+//   rg_node_tests [--data DIR]... [--manifest FILE] [--filter SUBSTR] [--reference] [-v]
+// Without --data it runs Debian's node, pytorch-converted, pytorch-operator and simple suites.
 #include <dirent.h>
 
 #include <algorithm>
@@ -73,9 +74,15 @@ std::string run_test(const std::string& dir, bool reference) {
         if (!file_exists(p)) break;
         expected.push_back(load_tensor_pb(p));
       }
-      // Some tests feed an initializer-backed input too; match by the model's real inputs.
       if (inputs.size() != s.graph().inputs.size())
         return fmt::format("{} input files for {} model inputs", inputs.size(), s.graph().inputs.size());
+      // ONNX 1.12 stores bfloat16 test data as UINT16 TensorProtos: same bits, other tag.
+      for (size_t i = 0; i < inputs.size(); i++)
+        if (s.graph().inputs[i].dtype == DType::bf16 && inputs[i].dtype() == DType::u16)
+          inputs[i] = Tensor::wrap(DType::bf16, inputs[i].shape(), inputs[i].raw(), std::make_shared<Tensor>(inputs[i]));
+      for (size_t i = 0; i < expected.size() && i < s.graph().outputs.size(); i++)
+        if (s.graph().outputs[i].dtype == DType::bf16 && expected[i].dtype() == DType::u16)
+          expected[i] = Tensor::wrap(DType::bf16, expected[i].shape(), expected[i].raw(), std::make_shared<Tensor>(expected[i]));
       std::vector<Tensor> got = s.run(inputs);
       if (got.size() != expected.size())
         return fmt::format("{} outputs, expected {}", got.size(), expected.size());
@@ -115,28 +122,40 @@ std::map<std::string, std::string> read_manifest(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string data = "/usr/share/libonnx-testdata/data/node";
+  // The suites Debian ships with data (data/real only lists models to download).
+  const std::string base = "/usr/share/libonnx-testdata/data/";
+  std::vector<std::string> dirs;
   std::string manifest = std::string(RG_SOURCE_DIR) + "/tests/onnx_node/expected_failures.txt";
   std::string filter;
   bool reference = false, verbose = false;
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
-    if (a == "--data" && i + 1 < argc) data = argv[++i];
+    if (a == "--data" && i + 1 < argc) dirs.push_back(argv[++i]);
     else if (a == "--manifest" && i + 1 < argc) manifest = argv[++i];
     else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "--reference") reference = true;
     else if (a == "-v") verbose = true;
     else {
-      std::cerr << "usage: rg_node_tests [--data DIR] [--manifest FILE] [--filter SUBSTR] [--reference] [-v]\n";
+      std::cerr << "usage: rg_node_tests [--data DIR]... [--manifest FILE] [--filter SUBSTR] [--reference] [-v]\n";
       return 2;
     }
   }
+  if (dirs.empty())
+    for (const char* d : {"node", "pytorch-converted", "pytorch-operator", "simple"}) dirs.push_back(base + d);
   auto expected_fail = read_manifest(manifest);
   int passed = 0, failed = 0, listed = 0, stale = 0;
   std::vector<std::string> problems;
-  for (const auto& t : list_dir(data)) {
+  std::vector<std::string> tests;
+  for (const auto& d : dirs)
+    for (const auto& t : list_dir(d)) tests.push_back(d + "/" + t);
+  if (tests.empty()) {
+    std::cerr << "no ONNX backend tests found (is libonnx-testdata installed?)\n";
+    return 2;
+  }
+  for (const auto& path : tests) {
+    std::string t = path.substr(path.rfind('/') + 1);
     if (!filter.empty() && t.find(filter) == std::string::npos) continue;
-    std::string why = run_test(data + "/" + t, reference);
+    std::string why = run_test(path, reference);
     bool listed_fail = expected_fail.count(t) != 0;
     if (why.empty() && !listed_fail) {
       passed++;

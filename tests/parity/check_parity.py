@@ -93,6 +93,8 @@ def main():
     ap.add_argument("--threads", type=int, default=None,
                     help="threads for ONNX Runtime (default 1) and, when given, "
                          "passed to rangeguard as --threads")
+    ap.add_argument("--rg-arg", action="append", default=[], metavar="ARG",
+                    help="extra argument for 'rangeguard run' (repeatable), e.g. --rg-arg=--reference")
     ap.add_argument("--named-input", action="store_true",
                     help="pass the input as --input input=FILE instead of --input FILE")
     ap.add_argument("--node", default=shutil.which("node") or "/usr/bin/node", help="Node.js binary")
@@ -139,6 +141,7 @@ def main():
             rg_cmd = [rg, "run", onnx_path, "--input", input_arg, "--output-dir", rg_out]
             if args.threads is not None:
                 rg_cmd += ["--threads", str(args.threads)]
+            rg_cmd += args.rg_arg
             ort_cmd = [args.node, ORT_RUN, onnx_path, "--input", inp, "--output-dir", ort_out,
                        "--threads", str(ort_threads)]
 

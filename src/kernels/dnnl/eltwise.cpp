@@ -71,6 +71,7 @@ FAST(HardSwish)
 FAST(HardSigmoid)
 FAST(Gelu)
 FAST(Mish)
+FAST(Swish)
 FAST(Clip)
 #undef FAST
 

@@ -76,6 +76,9 @@ UNARY_F32(Softsign, x / (1.f + std::fabs(x)))
 // log(1+exp(x)) without overflow for large x.
 UNARY_F32(Softplus, x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x)))
 UNARY_F32(Mish, x * std::tanh(x > 0 ? x + std::log1p(std::exp(-x)) : std::log1p(std::exp(x))))
+// Not an ONNX operator in the opsets we load: the recognize_activations pass creates it
+// from x * Sigmoid(x) so the fast kernels can fuse it.
+UNARY_F32(Swish, x * sigmoid(node.attr_f("alpha", 1.f) * x))
 UNARY_F32(HardSwish, x * std::max(0.f, std::min(1.f, x / 6.f + 0.5f)))
 UNARY_F32(LeakyRelu, x >= 0 ? x : x * node.attr_f("alpha", 0.01f))
 UNARY_F32(Elu, x >= 0 ? x : node.attr_f("alpha", 1.f) * (std::exp(x) - 1.f))
@@ -148,7 +151,11 @@ void ref_Identity(KernelCtx& c) {
 
 void infer_dropout(InferCtx& c) {
   c.require_inputs(1, 3);
-  if (c.has_input(2) && c.value_known(2) && c.value(2).to_doubles().at(0) != 0)
+  // training_mode may be a runtime input: value() defers this check to run time then.
+  // Training with ratio 0 keeps every element, so it is the identity and allowed.
+  bool training = c.has_input(2) && c.value(2).numel() > 0 && c.value(2).to_doubles()[0] != 0;
+  double ratio = c.has_input(1) ? c.value(1).to_doubles().at(0) : 0.5;
+  if (training && ratio != 0)
     fail(ErrorCode::unsupported_op, "{}: training_mode=true is not supported (inference only)", c.node.label());
   c.set_output(0, c.type(0), c.shape(0));
   if (c.node.outputs.size() > 1 && !c.node.outputs[1].empty()) c.set_output(1, DType::boolean, c.shape(0));
@@ -187,6 +194,7 @@ DEF(Softsign, infer_same_float)
 DEF(Softplus, infer_same_float)
 DEF(Mish, infer_same_float)
 DEF(HardSwish, infer_same_float)
+DEF(Swish, infer_same_float)
 DEF(LeakyRelu, infer_same_float)
 DEF(Elu, infer_same_float)
 DEF(Celu, infer_same_float)

@@ -1,0 +1,89 @@
+// oneDNN binary ops (Add, Sub, Mul, Div, Min, Max). The first operand may be in a oneDNN
+// layout (a conv output) and the result keeps it; oneDNN broadcasts only the second
+// operand, so commutative ops swap operands when the first is the broadcast one.
+#include "kernels/dnnl/dnnl_common.h"
+#include "kernels/ops.h"
+
+namespace rg {
+namespace {
+
+using namespace dnnl_util;
+
+class BinaryKernel : public Kernel {
+ public:
+  BinaryKernel(const CompileCtx& c, dnnl::algorithm alg, int first) : first_(first), scratch_(c.scratch) {
+    int second = 1 - first;
+    const Shape& out = c.out_shapes[0];
+    memory::desc s0 = arrival_desc(c, first);
+    memory::desc s1;
+    if (is_plain(c.in_layouts[second])) {
+      Shape b = c.in_shapes[second];  // right-aligned broadcast: pad leading dims with 1
+      b.insert(b.begin(), out.size() - b.size(), 1);
+      s1 = plain_desc(b, dt::f32);
+    } else {
+      s1 = arrival_desc(c, second);
+    }
+    memory::desc dst(to_dims(out), s0.data_type(), tag::any);
+    dnnl::binary::desc d(alg, s0, s1, dst);
+    dnnl::binary::primitive_desc pd(d, base_attr(false), engine());
+    impl_ = "dnnl:" + impl_name(pd);
+    reserve_scratch(c, pd);
+    scratch_md_ = pd.scratchpad_desc();
+    prim_ = dnnl::binary(pd);
+    src0_ = memory(s0, engine(), DNNL_MEMORY_NONE);
+    src1_ = memory(s1, engine(), DNNL_MEMORY_NONE);
+    dst_ = memory(pd.dst_desc(), engine(), DNNL_MEMORY_NONE);
+    if (!(pd.dst_desc() == plain_desc(out, dt::f32))) layout_ = pd.dst_desc().data;
+  }
+  void run(KernelCtx& c) override {
+    src0_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
+    src1_.set_data_handle(const_cast<void*>(c.input(1 - first_).raw()));
+    dst_.set_data_handle(c.output(0).raw());
+    prim_.execute(stream(), {{DNNL_ARG_SRC_0, src0_}, {DNNL_ARG_SRC_1, src1_}, {DNNL_ARG_DST, dst_},
+                             {DNNL_ARG_SCRATCHPAD, memory(scratch_md_, engine(), scratch_->get())}});
+  }
+  std::string impl() const override { return impl_; }
+  Layout out_layout(int) const override { return layout_; }
+
+ private:
+  int first_;
+  Scratch* scratch_;
+  memory::desc scratch_md_;
+  memory src0_, src1_, dst_;
+  dnnl::binary prim_;
+  std::string impl_;
+  Layout layout_ = plain_layout();
+};
+
+std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {
+  using A = dnnl::algorithm;
+  const std::string& t = c.node.op_type;
+  if (c.in_types.size() != 2 || c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
+  if (c.node.has_attr("broadcast") || c.out_shapes[0].empty() || c.out_shapes[0].size() > 12) return nullptr;
+  A alg = t == "Add" ? A::binary_add : t == "Sub" ? A::binary_sub : t == "Mul" ? A::binary_mul
+        : t == "Div" ? A::binary_div : t == "Min" ? A::binary_min : A::binary_max;
+  bool commutative = t != "Sub" && t != "Div";
+  int first = 0;
+  if (c.in_shapes[0] != c.out_shapes[0]) {
+    if (!commutative || c.in_shapes[1] != c.out_shapes[0]) return nullptr;
+    first = 1;
+  }
+  // A oneDNN-layout operand must be the first (full-shape) one or match it exactly.
+  if (!is_plain(c.in_layouts[1 - first]) && c.in_shapes[1 - first] != c.out_shapes[0]) return nullptr;
+  try {
+    return std::make_unique<BinaryKernel>(c, alg, first);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+const FastDef kFast_Add{"Add", make_binary};
+const FastDef kFast_Sub{"Sub", make_binary};
+const FastDef kFast_Mul{"Mul", make_binary};
+const FastDef kFast_Div{"Div", make_binary};
+const FastDef kFast_Min{"Min", make_binary};
+const FastDef kFast_Max{"Max", make_binary};
+
+}  // namespace rg

@@ -1,0 +1,155 @@
+// oneDNN Conv and ConvTranspose with fused post-ops: activations as eltwise post-ops and
+// a residual Add as a sum post-op. Source and destination use format_tag::any so oneDNN
+// picks its blocked layout; the destination stays in it for the next oneDNN op. Weights
+// are reordered once when the plan is compiled.
+#include "kernels/dnnl/dnnl_common.h"
+#include "kernels/ops.h"
+#include "kernels/ref/window.h"
+
+namespace rg {
+namespace {
+
+using namespace dnnl_util;
+
+// Plain-storage descriptor of ONNX conv weights for oneDNN's logical [g,] o, i, k... order.
+memory::desc weight_source_desc(const Shape& w, int64_t group, bool transposed) {
+  int sp = (int)w.size() - 2;
+  memory::dims d;
+  // ONNX Conv W: [M, C/g, k...]; ConvTranspose W: [C, M/g, k...].
+  int64_t oc = transposed ? w[1] * group : w[0];
+  int64_t ic = transposed ? w[0] : w[1] * group;
+  if (group > 1) d.push_back(group);
+  d.push_back(oc / group);
+  d.push_back(ic / group);
+  for (int i = 0; i < sp; i++) d.push_back(w[2 + i]);
+  if (!transposed) return plain_desc(Shape(d.begin(), d.end()), dt::f32);
+  // Transposed storage is [g][i][o][k...]: swap the o and i strides of a plain layout.
+  memory::dims store = d;
+  int o = group > 1 ? 1 : 0;
+  std::swap(store[o], store[o + 1]);
+  memory::dims st(store.size(), 1);
+  for (int i = (int)store.size() - 2; i >= 0; i--) st[i] = st[i + 1] * store[i + 1];
+  std::swap(st[o], st[o + 1]);
+  return memory::desc(d, dt::f32, st);
+}
+
+class ConvKernel : public Kernel {
+ public:
+  ConvKernel(const CompileCtx& c, bool transposed) : scratch_(c.scratch) {
+    const Shape& x = c.in_shapes[0];
+    const Shape& w = c.in_shapes[1];
+    int sp = (int)x.size() - 2;
+    if (sp < 1 || sp > 3) throw dnnl::error(dnnl_unimplemented, "rank");
+    int64_t group = c.node.attr_i("group", 1);
+    WindowParams wp = window_params(c.node, x, window_kernel(c.node, sp, &w), false, transposed);
+    memory::dims strides(wp.strides.begin(), wp.strides.end()), dil, pl, pr;
+    for (int i = 0; i < sp; i++) {
+      dil.push_back(wp.dilations[i] - 1);
+      pl.push_back(wp.pads_begin[i]);
+      pr.push_back(wp.pads_end[i] - (transposed ? wp.output_padding[i] : 0));
+    }
+    dt act = c.bf16 ? dt::bf16 : dt::f32;
+    memory::desc wsrc = weight_source_desc(w, group, transposed);
+    memory::desc src_any(to_dims(x), act, tag::any);
+    memory::desc w_any(wsrc.dims(), act, tag::any);
+    memory::desc dst_md = c.plain_output ? plain_desc(c.out_shapes[0], dt::f32)
+                                         : memory::desc(to_dims(c.out_shapes[0]), act, tag::any);
+    bool has_bias = c.node.has_input(2);
+    memory::desc b_md = has_bias ? plain_desc(c.in_shapes[2], dt::f32) : memory::desc();
+
+    dnnl::post_ops po;
+    if (!build_post_ops(c, !transposed, po, has_sum_)) throw dnnl::error(dnnl_unimplemented, "post-ops");
+    dnnl::primitive_attr attr = base_attr(c.bf16);
+    attr.set_post_ops(po);
+    auto prop = dnnl::prop_kind::forward_inference;
+    dnnl::primitive_desc_base pd_base;
+    if (!transposed) {
+      dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, src_any, w_any, b_md, dst_md,
+                                        strides, dil, pl, pr);
+      dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
+      prim_ = dnnl::convolution_forward(pd);
+      pd_base = pd;
+    } else {
+      dnnl::deconvolution_forward::desc d(prop, dnnl::algorithm::deconvolution_direct, src_any, w_any, b_md,
+                                          dst_md, strides, dil, pl, pr);
+      dnnl::deconvolution_forward::primitive_desc pd(d, attr, engine());
+      prim_ = dnnl::deconvolution_forward(pd);
+      pd_base = pd;
+    }
+    impl_ = "dnnl:" + impl_name(pd_base);
+    reserve_scratch(c, pd_base);
+    scratch_md_ = pd_base.scratchpad_desc();
+    memory::desc src_md = pd_base.query_md(dnnl::query::src_md);
+    memory::desc wt_md = pd_base.query_md(dnnl::query::weights_md);
+    dst_md_ = pd_base.query_md(dnnl::query::dst_md);
+    src_ = InputPort(arrival_desc(c, 0), src_md);
+    if (c.in_values[1]) weights_ = ConstPort(c.in_values[1], wsrc, wt_md);
+    else wport_ = InputPort(wsrc, wt_md);
+    if (has_bias) {
+      if (c.in_values[2]) bias_ = ConstPort(c.in_values[2], b_md, b_md);
+      else bport_ = InputPort(b_md, b_md);
+    }
+    if (has_sum_) {  // residual (last input) copied into dst before the sum post-op adds to it
+      memory::desc r = arrival_desc(c, (int)c.in_shapes.size() - 1);
+      res_ = memory(r, engine(), DNNL_MEMORY_NONE);
+      res_reorder_ = dnnl::reorder(res_, memory(dst_md_, engine(), DNNL_MEMORY_NONE));
+    }
+    dst_ = memory(dst_md_, engine(), DNNL_MEMORY_NONE);
+    if (!c.plain_output) layout_ = dst_md_.data;
+    if (dst_md_ == plain_desc(c.out_shapes[0], dt::f32)) layout_ = plain_layout();
+  }
+
+  void run(KernelCtx& c) override {
+    dst_.set_data_handle(c.output(0).raw());
+    if (has_sum_) {
+      res_.set_data_handle(const_cast<void*>(c.in.back()->raw()));
+      if (res_.get_data_handle() != dst_.get_data_handle()) res_reorder_.execute(stream(), res_, dst_);
+    }
+    std::unordered_map<int, memory> args;
+    args[DNNL_ARG_SRC] = src_.bind(const_cast<void*>(c.input(0).raw()));
+    args[DNNL_ARG_WEIGHTS] = weights_.mem() ? weights_.mem() : wport_.bind(const_cast<void*>(c.input(1).raw()));
+    if (c.node.has_input(2))
+      args[DNNL_ARG_BIAS] = bias_.mem() ? bias_.mem() : bport_.bind(const_cast<void*>(c.input(2).raw()));
+    args[DNNL_ARG_DST] = dst_;
+    args[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_->get());
+    prim_.execute(stream(), args);
+  }
+  std::string impl() const override { return impl_; }
+  Layout out_layout(int) const override { return layout_; }
+  void refresh_constants() override {
+    if (weights_.mem()) weights_.refresh();
+    if (bias_.mem()) bias_.refresh();
+  }
+
+ private:
+  dnnl::primitive prim_;
+  Scratch* scratch_;
+  memory::desc scratch_md_, dst_md_;
+  InputPort src_, wport_, bport_;
+  ConstPort weights_, bias_;
+  memory dst_, res_;
+  dnnl::reorder res_reorder_;
+  bool has_sum_ = false;
+  std::string impl_;
+  Layout layout_ = plain_layout();
+};
+
+std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
+  if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
+  if (c.in_shapes[0].size() < 3 || c.in_shapes[0].size() > 5) return nullptr;
+  try {
+    return std::make_unique<ConvKernel>(c, transposed);
+  } catch (const dnnl::error&) {
+    return nullptr;  // a configuration oneDNN does not implement: the reference runs
+  }
+}
+
+std::unique_ptr<Kernel> make_conv(const CompileCtx& c) { return make_conv_like(c, false); }
+std::unique_ptr<Kernel> make_conv_transpose(const CompileCtx& c) { return make_conv_like(c, true); }
+
+}  // namespace
+
+const FastDef kFast_Conv{"Conv", make_conv};
+const FastDef kFast_ConvTranspose{"ConvTranspose", make_conv_transpose};
+
+}  // namespace rg

@@ -1,0 +1,157 @@
+// oneDNN matmul for MatMul (batched, broadcast) and Gemm (transposes, alpha, beta, bias),
+// with fused activations as post-ops. Constant right-hand operands (weights) are
+// reordered once into the layout oneDNN prefers; the output is always plain float32,
+// because what follows a matmul (Add, Softmax, Reshape) is usually a reference op.
+#include "kernels/dnnl/dnnl_common.h"
+#include "kernels/ops.h"
+
+namespace rg {
+namespace {
+
+using namespace dnnl_util;
+
+// Descriptor of a plain row-major [.., R, C] tensor, optionally viewed transposed.
+memory::desc matrix_desc(const Shape& s, bool transposed) {
+  memory::desc d = plain_desc(s, dt::f32);
+  if (!transposed) return d;
+  memory::dims dims = d.dims(), st(dims.size());
+  int r = (int)dims.size();
+  std::vector<int64_t> strides = shape_strides(s);
+  for (int i = 0; i < r; i++) st[i] = strides[i];
+  std::swap(dims[r - 1], dims[r - 2]);
+  std::swap(st[r - 1], st[r - 2]);
+  return memory::desc(dims, dt::f32, st);
+}
+
+class MatMulKernel : public Kernel {
+ public:
+  // a, b: operand shapes promoted to equal rank >= 2; out: the promoted output shape.
+  // `bias` (may be null) is added after scaling by `bias_scale`; shape [1|M, 1|N].
+  MatMulKernel(const CompileCtx& c, const Shape& a, bool ta, const Shape& b, bool tb, const Shape& out,
+               float alpha, const Tensor* bias, float bias_scale)
+      : scratch_(c.scratch), bias_src_(bias), bias_scale_(bias_scale) {
+    memory::desc a_src = matrix_desc(a, ta), b_src = matrix_desc(b, tb);
+    dt act = c.bf16 ? dt::bf16 : dt::f32;
+    memory::desc a_md = c.bf16 ? memory::desc(a_src.dims(), act, tag::any) : a_src;
+    memory::desc b_md(b_src.dims(), act, tag::any);
+    if (!c.in_values[1] && !c.bf16) b_md = b_src;
+    memory::desc dst = plain_desc(out, dt::f32);
+    memory::desc bias_md;
+    if (bias) {
+      Shape bs = bias->shape();
+      bs.insert(bs.begin(), out.size() - bs.size(), 1);
+      bias_t_ = Tensor(DType::f32, bs);
+      scale_bias();
+      bias_md = plain_desc(bs, dt::f32);
+    }
+    dnnl::post_ops po;
+    bool sum = false;
+    if (!build_post_ops(c, false, po, sum)) throw dnnl::error(dnnl_unimplemented, "post-ops");
+    dnnl::primitive_attr attr = base_attr(c.bf16);
+    if (alpha != 1.f) attr.set_output_scales(0, {alpha});
+    attr.set_post_ops(po);
+    dnnl::matmul::desc d(a_md, b_md, bias_md, dst);
+    dnnl::matmul::primitive_desc pd(d, attr, engine());
+    impl_ = "dnnl:" + impl_name(pd);
+    reserve_scratch(c, pd);
+    scratch_md_ = pd.scratchpad_desc();
+    prim_ = dnnl::matmul(pd);
+    a_ = InputPort(a_src, pd.src_desc());
+    if (c.in_values[1]) b_const_ = ConstPort(c.in_values[1], b_src, pd.weights_desc());
+    else b_ = InputPort(b_src, pd.weights_desc());
+    if (bias) bias_ = ConstPort(&bias_t_, bias_md, bias_md);
+    dst_ = memory(dst, engine(), DNNL_MEMORY_NONE);
+  }
+
+  void run(KernelCtx& c) override {
+    dst_.set_data_handle(c.output(0).raw());
+    std::unordered_map<int, memory> args;
+    args[DNNL_ARG_SRC] = a_.bind(const_cast<void*>(c.input(0).raw()));
+    args[DNNL_ARG_WEIGHTS] = b_const_.mem() ? b_const_.mem() : b_.bind(const_cast<void*>(c.input(1).raw()));
+    if (bias_.mem()) args[DNNL_ARG_BIAS] = bias_.mem();
+    args[DNNL_ARG_DST] = dst_;
+    args[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_->get());
+    prim_.execute(stream(), args);
+  }
+  std::string impl() const override { return impl_; }
+  void refresh_constants() override {
+    if (b_const_.mem()) b_const_.refresh();
+    if (bias_.mem()) {
+      scale_bias();
+      bias_.refresh();
+    }
+  }
+
+ private:
+  void scale_bias() {
+    for (int64_t i = 0; i < bias_t_.numel(); i++) bias_t_.data<float>()[i] = bias_src_->data<float>()[i] * bias_scale_;
+  }
+  Scratch* scratch_;
+  const Tensor* bias_src_;
+  float bias_scale_;
+  Tensor bias_t_;
+  memory::desc scratch_md_;
+  dnnl::matmul prim_;
+  InputPort a_, b_;
+  ConstPort b_const_, bias_;
+  memory dst_;
+  std::string impl_;
+};
+
+std::unique_ptr<Kernel> make_matmul(const CompileCtx& c) {
+  if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
+  Shape a = c.in_shapes[0], b = c.in_shapes[1];
+  if (a.empty() || b.empty()) return nullptr;
+  // numpy promotion: a 1-D left operand is a row, a 1-D right operand a column.
+  if (a.size() == 1) a.insert(a.begin(), 1);
+  if (b.size() == 1) b.push_back(1);
+  size_t r = std::max(a.size(), b.size());
+  if (r > 12) return nullptr;
+  a.insert(a.begin(), r - a.size(), 1);
+  b.insert(b.begin(), r - b.size(), 1);
+  Shape out(r);
+  for (size_t i = 0; i + 2 < r; i++) out[i] = std::max(a[i], b[i]);
+  out[r - 2] = a[r - 2];
+  out[r - 1] = b[r - 1];
+  if (shape_numel(out) != shape_numel(c.out_shapes[0]) || shape_numel(out) == 0) return nullptr;
+  // oneDNN broadcasts batch dims of the weights but not of the source.
+  for (size_t i = 0; i + 2 < r; i++)
+    if (a[i] != out[i]) return nullptr;
+  try {
+    return std::make_unique<MatMulKernel>(c, a, false, b, false, out, 1.f, nullptr, 1.f);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+std::unique_ptr<Kernel> make_gemm(const CompileCtx& c) {
+  const Node& n = c.node;
+  if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
+  if (c.in_shapes[0].size() != 2 || c.in_shapes[1].size() != 2) return nullptr;
+  bool ta = n.attr_i("transA", 0) != 0, tb = n.attr_i("transB", 0) != 0;
+  float alpha = n.attr_f("alpha", 1.f), beta = n.attr_f("beta", 1.f);
+  const Shape& out = c.out_shapes[0];
+  const Tensor* bias = nullptr;
+  if (n.has_input(2) && beta != 0.f) {
+    // A constant bias broadcast per row or column joins oneDNN's bias argument. oneDNN
+    // applies the output scale (alpha) to the bias too, so it is stored as C * beta / alpha.
+    bias = c.in_values[2];
+    if (!bias || bias->dtype() != DType::f32 || bias->rank() > 2 || alpha == 0.f) return nullptr;
+    Shape cs = bias->shape();
+    cs.insert(cs.begin(), 2 - cs.size(), 1);
+    if ((cs[0] != 1 && cs[0] != out[0]) || (cs[1] != 1 && cs[1] != out[1])) return nullptr;
+  }
+  Shape a = c.in_shapes[0], b = c.in_shapes[1];
+  try {
+    return std::make_unique<MatMulKernel>(c, a, ta, b, tb, out, alpha, bias, alpha != 0.f ? beta / alpha : 0.f);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
+}  // namespace
+
+const FastDef kFast_MatMul{"MatMul", make_matmul};
+const FastDef kFast_Gemm{"Gemm", make_gemm};
+
+}  // namespace rg

@@ -1,0 +1,193 @@
+// Every oneDNN kernel against its reference twin on seeded random shapes and attributes
+// (DESIGN.md convention 2). Each case also checks that the fast path really ran, so a
+// kernel that silently declines cannot pass by comparing the reference with itself.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "support/builder.h"
+
+namespace rg::test {
+namespace {
+
+constexpr double kTol = 1e-4;  // relative to max|reference|
+
+bool ran(const std::vector<std::string>& ops, const std::string& name) {
+  return std::find(ops.begin(), ops.end(), name) != ops.end();
+}
+
+Attribute ints(std::vector<int64_t> v) { return Attribute::of_ints(std::move(v)); }
+
+class Seeded : public ::testing::TestWithParam<int> {
+ protected:
+  std::mt19937 rng{(unsigned)GetParam() * 7919u + 1};
+  int pick(int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+};
+
+TEST_P(Seeded, ConvWithRandomGeometry) {
+  int n = pick(1, 2), spatial = pick(1, 3) == 1 ? 1 : 2;
+  int group = pick(0, 2) == 0 ? 1 : 0;  // 1, depthwise, or a divisor
+  int c = pick(1, 12), k = std::vector<int>{1, 3, 5}[pick(0, 2)], stride = pick(1, 2), dil = pick(1, 2);
+  if (group == 0) group = pick(0, 1) ? c : 1;
+  int m = group * pick(1, 4);
+  if (c % group) c = group;
+  std::vector<int64_t> hw;
+  for (int i = 0; i < spatial; i++) hw.push_back(pick((k - 1) * dil + 1, 19));
+  Shape x{n, c};
+  x.insert(x.end(), hw.begin(), hw.end());
+  Shape w{m, c / group};
+  for (int i = 0; i < spatial; i++) w.push_back(k);
+  std::vector<int64_t> pads;
+  for (int i = 0; i < 2 * spatial; i++) pads.push_back(pick(0, k / 2 + 1 > k - 1 ? k - 1 : k / 2 + 1));
+  GraphBuilder b;
+  std::string y = b.node("Conv", {b.input("x", x), b.constant("w", random_tensor(w, rng)),
+                                  b.constant("b", random_tensor({m}, rng))},
+                         {{"group", Attribute::of_int(group)}, {"strides", ints(std::vector<int64_t>(spatial, stride))},
+                          {"dilations", ints(std::vector<int64_t>(spatial, dil))}, {"pads", ints(pads)}});
+  const char* acts[] = {"Relu", "Sigmoid", "HardSwish", "Tanh", "LeakyRelu"};
+  std::string act = acts[pick(0, 4)];
+  y = b.node(act, {y});
+  b.output(y);
+  Graph g = b.build();
+  std::vector<Tensor> in{random_tensor(x, rng)};
+  EXPECT_TRUE(ran(fast_ops(g, in), "Conv+" + act)) << "x " << shape_str(x) << " w " << shape_str(w);
+  EXPECT_LT(fast_vs_ref(g, in), kTol) << "x " << shape_str(x) << " w " << shape_str(w) << " group " << group;
+}
+
+TEST_P(Seeded, ResidualBlockFusesSumAndKeepsBlockedLayout) {
+  int c = pick(2, 24), h = pick(4, 16);
+  Shape x{1, c, h, h};
+  GraphBuilder b;
+  std::string in = b.input("x", x);
+  auto conv = [&](const std::string& v, const std::string& name) {
+    return b.node("Conv", {v, b.constant(name, random_tensor({c, c, 3, 3}, rng, -0.3f, 0.3f))},
+                  {{"pads", ints({1, 1, 1, 1})}});
+  };
+  std::string a = b.node("Relu", {conv(in, "w1")});
+  std::string s = b.node("Add", {conv(a, "w2"), a});
+  std::string y = b.node("Relu", {s});
+  std::string p = b.node("MaxPool", {y}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}});
+  std::string gap = b.node("GlobalAveragePool", {p});
+  b.output(b.node("Flatten", {gap}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  auto ops = fast_ops(g, inputs);
+  EXPECT_TRUE(ran(ops, "Conv+Add+Relu"));
+  EXPECT_TRUE(ran(ops, "MaxPool"));
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol);
+}
+
+TEST_P(Seeded, ConvTranspose) {
+  int c = pick(1, 8), m = pick(1, 8), k = pick(1, 4), s = pick(1, 3), h = pick(2, 9);
+  int op = pick(0, s - 1);
+  GraphBuilder b;
+  Shape x{pick(1, 2), c, h, h + 1};
+  std::string y = b.node("ConvTranspose", {b.input("x", x), b.constant("w", random_tensor({c, m, k, k}, rng)),
+                                           b.constant("b", random_tensor({m}, rng))},
+                         {{"strides", ints({s, s})}, {"output_padding", ints({op, op})},
+                          {"pads", ints({0, std::min(1, k - 1), 0, 0})}});
+  b.output(y);
+  Graph g = b.build();
+  std::vector<Tensor> in{random_tensor(x, rng)};
+  EXPECT_TRUE(ran(fast_ops(g, in), "ConvTranspose"));
+  EXPECT_LT(fast_vs_ref(g, in), kTol);
+}
+
+TEST_P(Seeded, Pooling) {
+  int k = pick(1, 4), s = pick(1, 3), h = pick(k, 15), p = pick(0, k / 2);
+  bool ceil = pick(0, 1), avg = pick(0, 1), include = pick(0, 1);
+  GraphBuilder b;
+  Shape x{pick(1, 2), pick(1, 17), h, h};
+  std::map<std::string, Attribute> attrs = {{"kernel_shape", ints({k, k})}, {"strides", ints({s, s})},
+                                            {"pads", ints({p, p, p, p})}, {"ceil_mode", Attribute::of_int(ceil)}};
+  if (avg) attrs["count_include_pad"] = Attribute::of_int(include);
+  std::string op = avg ? "AveragePool" : "MaxPool";
+  b.output(b.node(op, {b.input("x", x)}, attrs));
+  Graph g = b.build();
+  std::vector<Tensor> in{random_tensor(x, rng)};
+  if (!(avg && include && ceil)) EXPECT_TRUE(ran(fast_ops(g, in), op));
+  EXPECT_LT(fast_vs_ref(g, in), kTol) << op << " k" << k << " s" << s << " p" << p << " ceil" << ceil;
+}
+
+TEST_P(Seeded, GemmAndMatMul) {
+  int m = pick(1, 9), k = pick(1, 33), n = pick(1, 17);
+  bool ta = pick(0, 1), tb = pick(0, 1);
+  GraphBuilder b;
+  Shape a = ta ? Shape{k, m} : Shape{m, k};
+  Shape w = tb ? Shape{n, k} : Shape{k, n};
+  Shape cs = pick(0, 1) ? Shape{n} : Shape{1, n};
+  std::string y = b.node("Gemm", {b.input("a", a), b.constant("w", random_tensor(w, rng)), b.constant("c", random_tensor(cs, rng))},
+                         {{"transA", Attribute::of_int(ta)}, {"transB", Attribute::of_int(tb)},
+                          {"alpha", Attribute::of_float(0.5f + pick(0, 2))}, {"beta", Attribute::of_float(pick(0, 2) * 0.75f)}});
+  y = b.node("Relu", {y});
+  int batch = pick(1, 3);
+  std::string mm = b.node("MatMul", {b.input("p", {batch, 2, m, k}), b.constant("q", random_tensor({k, n}, rng))});
+  b.output(y);
+  b.output(mm);
+  Graph g = b.build();
+  std::vector<Tensor> in{random_tensor(a, rng), random_tensor({batch, 2, m, k}, rng)};
+  auto ops = fast_ops(g, in);
+  EXPECT_TRUE(ran(ops, "Gemm+Relu"));
+  EXPECT_TRUE(ran(ops, "MatMul"));
+  EXPECT_LT(fast_vs_ref(g, in), kTol);
+}
+
+TEST_P(Seeded, BinaryBroadcastSoftmaxNorms) {
+  int n = pick(1, 3), c = pick(1, 16), h = pick(1, 9);
+  GraphBuilder b;
+  Shape x{n, c, h, h};
+  std::string in = b.input("x", x);
+  std::string s1 = b.node("Add", {b.constant("bias", random_tensor({c, 1, 1}, rng)), in});  // broadcast first
+  std::string s2 = b.node("Mul", {s1, b.constant("scale", random_tensor({1, c, 1, h}, rng))});
+  std::string s3 = b.node("Sub", {s2, b.constant("off", random_tensor({h}, rng))});
+  std::string bn = b.node("BatchNormalization", {s3, b.constant("g", random_tensor({c}, rng)), b.constant("be", random_tensor({c}, rng)),
+                                                 b.constant("mu", random_tensor({c}, rng)), b.constant("var", random_tensor({c}, rng, 0.5f, 2.f))});
+  std::string sm = b.node("Softmax", {bn}, {{"axis", Attribute::of_int(pick(-4, 3))}});
+  std::string ln = b.node("LayerNormalization", {bn, b.constant("lg", random_tensor({h}, rng)), b.constant("lb", random_tensor({h}, rng))});
+  b.output(sm);
+  b.output(ln);
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng, -3.f, 3.f)};
+  auto ops = fast_ops(g, inputs);
+  for (const char* op : {"Add", "Mul", "Sub", "BatchNormalization", "Softmax", "LayerNormalization"})
+    EXPECT_TRUE(ran(ops, op)) << op;
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol);
+}
+
+TEST_P(Seeded, ConcatOfConvOutputs) {
+  GraphBuilder b;
+  Shape x{1, pick(1, 8), 7, 7};
+  std::string in = b.input("x", x);
+  std::vector<std::string> parts;
+  for (int i = 0; i < 3; i++)
+    parts.push_back(b.node("Conv", {in, b.constant("w" + std::to_string(i), random_tensor({pick(1, 20), x[1], 1, 1}, rng))}));
+  b.output(b.node("Concat", parts, {{"axis", Attribute::of_int(1)}}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  EXPECT_TRUE(ran(fast_ops(g, inputs), "Concat"));
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol);
+}
+
+TEST_P(Seeded, StandaloneActivations) {
+  for (const char* act : {"Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Gelu", "Mish"}) {
+    GraphBuilder b;
+    Shape x{pick(1, 3), pick(1, 40)};
+    b.output(b.node(act, {b.input("x", x)}));
+    Graph g = b.build();
+    std::vector<Tensor> in{random_tensor(x, rng, -6.f, 6.f)};
+    EXPECT_TRUE(ran(fast_ops(g, in), act)) << act;
+    EXPECT_LT(fast_vs_ref(g, in), kTol) << act;
+  }
+  GraphBuilder b;
+  Shape x{5, 7};
+  b.output(b.node("Clip", {b.input("x", x), b.constant("lo", Tensor::scalar(-0.5f)), b.constant("hi", Tensor::scalar(0.25f))}));
+  Graph g = b.build();
+  std::vector<Tensor> in{random_tensor(x, rng)};
+  EXPECT_TRUE(ran(fast_ops(g, in), "Clip"));
+  EXPECT_LT(fast_vs_ref(g, in), kTol);
+}
+
+INSTANTIATE_TEST_SUITE_P(Random, Seeded, ::testing::Range(0, 12));
+
+}  // namespace
+}  // namespace rg::test
