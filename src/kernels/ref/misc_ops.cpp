@@ -269,6 +269,7 @@ void ref_TopK(KernelCtx& c) {
     using T = std::remove_pointer_t<decltype(tag)>;
     const T* in = x.data<T>();
     T* ov = c.output(0).data<T>();
+    const bool big = largest;  // a local copy: clang cannot capture the outer one in an OpenMP region
 #pragma omp parallel
     {
       std::vector<int64_t> order(dim);  // one buffer per thread
@@ -280,8 +281,8 @@ void ref_TopK(KernelCtx& c) {
         // Ties keep the lower index first (ONNX spec); the result is always sorted.
         auto cmp = [&](int64_t a, int64_t b) {
           T va = v[a * inner], vb = v[b * inner];
-          bool before = largest ? less_nan_max(vb, va) : less_nan_max(va, vb);
-          bool after = largest ? less_nan_max(va, vb) : less_nan_max(vb, va);
+          bool before = big ? less_nan_max(vb, va) : less_nan_max(va, vb);
+          bool after = big ? less_nan_max(va, vb) : less_nan_max(vb, va);
           return before || (!after && a < b);
         };
         std::partial_sort(order.begin(), order.begin() + k, order.end(), cmp);

@@ -1,0 +1,129 @@
+// Graph passes: each rewrite happens where it should, not where it must not, and the
+// model computes the same outputs afterwards.
+#include <gtest/gtest.h>
+
+#include "kernels/op.h"
+#include "passes/passes.h"
+#include "support/builder.h"
+
+namespace rg::test {
+namespace {
+
+int count(const Graph& g, const std::string& op) {
+  int n = 0;
+  for (const auto& node : g.nodes) n += node.op_type == op;
+  return n;
+}
+
+Evaluator ref_eval(int64_t opset) {
+  return [opset](const Node& n, const std::vector<const Tensor*>& in) { return eval_node(n, opset, in); };
+}
+
+// Outputs with every pass off versus the default pipeline, reference kernels both times.
+double passes_change(const Graph& g, const std::vector<Tensor>& in) {
+  SessionOptions off, on;
+  off.fast_kernels = on.fast_kernels = false;
+  for (const auto& p : pass_list()) off.disabled_passes.insert(p.name);
+  Session a(g, off), b(g, on);
+  auto oa = a.run(in), ob = b.run(in);
+  double worst = 0;
+  for (size_t i = 0; i < oa.size(); i++) worst = std::max(worst, max_rel_diff(ob[i], oa[i]));
+  return worst;
+}
+
+Graph conv_bn(std::mt19937& rng, bool shared_conv_output) {
+  GraphBuilder b;
+  std::string x = b.input("x", {2, 3, 8, 8});
+  std::string c = b.node("Conv", {x, b.constant("w", random_tensor({4, 3, 3, 3}, rng)), b.constant("cb", random_tensor({4}, rng))});
+  std::string y = b.node("BatchNormalization", {c, b.constant("g", random_tensor({4}, rng, 0.5f, 1.5f)),
+                                                b.constant("be", random_tensor({4}, rng)), b.constant("mu", random_tensor({4}, rng)),
+                                                b.constant("var", random_tensor({4}, rng, 0.5f, 2.f))},
+                         {{"epsilon", Attribute::of_float(1e-3f)}});
+  b.output(b.node("Relu", {y}));
+  if (shared_conv_output) b.output(c);
+  return b.build();
+}
+
+TEST(Passes, FoldsBatchNormIntoConv) {
+  std::mt19937 rng(1);
+  Graph g = conv_bn(rng, false);
+  Graph f = g;
+  EXPECT_EQ(fold_batchnorm(f), 1);
+  EXPECT_EQ(count(f, "BatchNormalization"), 0);
+  EXPECT_LT(passes_change(g, {random_tensor({2, 3, 8, 8}, rng)}), 1e-5);
+}
+
+TEST(Passes, KeepsBatchNormWhenConvOutputIsAlsoUsed) {
+  std::mt19937 rng(2);
+  Graph g = conv_bn(rng, true);
+  EXPECT_EQ(fold_batchnorm(g), 0);
+}
+
+TEST(Passes, FoldsBatchNormIntoGemm) {
+  std::mt19937 rng(3);
+  for (int trans_b = 0; trans_b <= 1; trans_b++) {
+    GraphBuilder b;
+    std::string x = b.input("x", {5, 6});
+    std::string y = b.node("Gemm", {x, b.constant("w", random_tensor(trans_b ? Shape{4, 6} : Shape{6, 4}, rng)),
+                                    b.constant("c", random_tensor({4}, rng))},
+                           {{"transB", Attribute::of_int(trans_b)}, {"beta", Attribute::of_float(0.5f)}});
+    b.output(b.node("BatchNormalization", {y, b.constant("g", random_tensor({4}, rng)), b.constant("be", random_tensor({4}, rng)),
+                                           b.constant("mu", random_tensor({4}, rng)), b.constant("var", random_tensor({4}, rng, 0.5f, 2.f))}));
+    Graph g = b.build();
+    Graph f = g;
+    EXPECT_EQ(fold_batchnorm(f), 1);
+    EXPECT_LT(passes_change(g, {random_tensor({5, 6}, rng)}), 1e-5);
+  }
+}
+
+TEST(Passes, RemovesIdentityAndDropoutButKeepsOutputNames) {
+  GraphBuilder b;
+  std::string x = b.input("x", {3});
+  std::string a = b.node("Identity", {b.node("Relu", {x})});
+  std::string d = b.node("Dropout", {a}, {{"ratio", Attribute::of_float(0.3f)}});
+  std::string out = b.node("Identity", {b.node("Neg", {d})});
+  b.output(out);
+  Graph g = b.build();
+  EXPECT_EQ(remove_identity(g), 3);
+  EXPECT_EQ(count(g, "Identity") + count(g, "Dropout"), 0);
+  ASSERT_EQ(g.outputs[0].name, out);
+  EXPECT_EQ(g.nodes.back().outputs[0], out);  // the Neg now produces the output name
+}
+
+TEST(Passes, FoldsConstantsAndShapeChainsAtPlanTime) {
+  // Reshape(x, Concat(Gather(Shape(x), 0), [-1])): the exporter's flatten idiom.
+  GraphBuilder b(11);  // Unsqueeze takes axes as an attribute before opset 13
+  std::string x = b.input("x", {-1, 2, 3});
+  std::string shape = b.node("Shape", {x});
+  std::string n = b.node("Unsqueeze", {b.node("Gather", {shape, b.constant("i0", Tensor::scalar<int64_t>(0))})},
+                         {{"axes", Attribute::of_ints({0})}});
+  std::string target = b.node("Concat", {n, b.constant("m1", Tensor::from_vector<int64_t>({1}, {-1}))},
+                              {{"axis", Attribute::of_int(0)}});
+  std::string k = b.node("Add", {b.constant("one", Tensor::scalar(1.f)), b.constant("two", Tensor::scalar(2.f))});
+  b.output(b.node("Mul", {b.node("Reshape", {x, target}), k}));
+  Graph g = b.build();
+  Graph folded = g;
+  EXPECT_EQ(fold_constants(folded, ref_eval(11)), 1);  // only Add(1, 2): Shape(x) needs x's shape
+  SessionOptions o;
+  Session s(g, o);
+  std::mt19937 rng(4);
+  Tensor in = random_tensor({4, 2, 3}, rng);
+  Plan& p = s.plan({{4, 2, 3}});
+  ASSERT_EQ(p.steps().size(), 2u);  // Reshape and Mul; the shape chain folded away
+  Tensor out = s.run({in})[0];
+  ASSERT_EQ(out.shape(), (Shape{4, 6}));
+  for (int64_t i = 0; i < out.numel(); i++) EXPECT_FLOAT_EQ(out.data<float>()[i], in.data<float>()[i] * 3);
+}
+
+TEST(Passes, DisabledByName) {
+  std::mt19937 rng(5);
+  Graph g = conv_bn(rng, false);
+  PassOptions o;
+  o.disabled = {"fold_batchnorm"};
+  o.eval = ref_eval(17);
+  run_passes(g, o);
+  EXPECT_EQ(count(g, "BatchNormalization"), 1);
+}
+
+}  // namespace
+}  // namespace rg::test
