@@ -7,5 +7,7 @@ namespace rg::cli {
 
 void add_info(CLI::App& app);
 void add_run(CLI::App& app);
+void add_accuracy(CLI::App& app);
+void add_bench(CLI::App& app);
 
 }  // namespace rg::cli

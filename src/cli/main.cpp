@@ -12,6 +12,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "rangeguard 0.1.0");
   rg::cli::add_info(app);
   rg::cli::add_run(app);
+  rg::cli::add_accuracy(app);
+  rg::cli::add_bench(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -147,6 +147,14 @@ struct FastDef {
 // two layouts); the planner inserts it where a reference kernel or the caller needs one.
 std::unique_ptr<Kernel> make_reorder(const Layout& from, const Layout& to, const Shape& shape, DType type);
 
+// The instruction set oneDNN dispatches on this CPU ("avx512_core_bf16", "avx2", ...).
+std::string fast_isa();
+// oneDNN's version, e.g. "2.6.3".
+std::string fast_library_version();
+
+// Waits for fast kernels submitted on this thread's stream: once per inference.
+void wait_fast_kernels();
+
 // Registry lookups (domain "" / "ai.onnx" only).
 const OpDef* find_op(const std::string& domain, const std::string& op_type);
 const FastDef* find_fast(const std::string& op_type);

@@ -1,5 +1,9 @@
 #include "runtime/plan.h"
 
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -289,18 +293,60 @@ void Plan::plan_node(int ni) {
   if (first_out >= 0 && opts_.keep_values.count(slots_[first_out].name)) plain_twin(first_out);
 }
 
+// Places every activation buffer in one arena: two values share bytes when their
+// lifetimes (producing step .. last reading step) do not overlap. Greedy, largest first,
+// lowest free offset: simple and close to optimal on inference graphs.
 void Plan::allocate() {
-  for (auto& s : slots_) {
-    if (s.is_const || !s.shape_known || s.value.defined()) continue;
-    bool is_input = false;
-    for (int i : input_slots_) is_input |= &slots_[i] == &s;
-    if (is_input) continue;
-    size_t bytes = (size_t)shape_numel(s.shape) * dtype_size(s.type);
-    if (!is_plain(s.layout)) bytes = std::max(bytes, layout_bytes(s.layout));
-    auto buf = aligned_buffer(bytes);
-    s.value = Tensor::wrap(s.type, s.shape, buf.get(), buf);
-    activation_bytes_ += bytes;
+  const int n_steps = (int)steps_.size();
+  struct Interval {
+    int slot, first, last;
+    size_t bytes, offset = 0;
+  };
+  std::vector<int> first(slots_.size(), -1), last(slots_.size(), -1);
+  for (int i = 0; i < n_steps; i++) {
+    for (int s : steps_[i].out)
+      if (s >= 0 && first[s] < 0) first[s] = i;
+    for (int s : steps_[i].in)
+      if (s >= 0) last[s] = std::max(last[s], i);
   }
+  for (int s : output_slots_) last[s] = n_steps;  // read by run() after the last step
+  std::vector<bool> is_input(slots_.size(), false);
+  for (int s : input_slots_) is_input[s] = true;
+  std::vector<Interval> iv;
+  for (size_t s = 0; s < slots_.size(); s++) {
+    const Slot& sl = slots_[s];
+    if (sl.is_const || !sl.shape_known || sl.value.defined() || is_input[s] || first[s] < 0) continue;
+    size_t bytes = (size_t)shape_numel(sl.shape) * dtype_size(sl.type);
+    if (!is_plain(sl.layout)) bytes = std::max(bytes, layout_bytes(sl.layout));
+    bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    iv.push_back({(int)s, first[s], std::max(last[s], first[s]), bytes});
+  }
+  std::vector<int> order(iv.size());
+  for (size_t i = 0; i < iv.size(); i++) order[i] = (int)i;
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return iv[a].bytes > iv[b].bytes; });
+  std::vector<int> placed;
+  size_t total = 0;
+  for (int i : order) {
+    // Busy address ranges among placed values alive at the same time, by offset.
+    std::vector<std::pair<size_t, size_t>> busy;
+    for (int j : placed)
+      if (iv[j].first <= iv[i].last && iv[i].first <= iv[j].last) busy.emplace_back(iv[j].offset, iv[j].offset + iv[j].bytes);
+    std::sort(busy.begin(), busy.end());
+    size_t off = 0;
+    for (const auto& r : busy) {
+      if (off + iv[i].bytes <= r.first) break;
+      off = std::max(off, r.second);
+    }
+    iv[i].offset = off;
+    total = std::max(total, off + iv[i].bytes);
+    placed.push_back(i);
+  }
+  arena_ = aligned_buffer(total);
+  for (const auto& v : iv) {
+    Slot& sl = slots_[v.slot];
+    sl.value = Tensor::wrap(sl.type, sl.shape, static_cast<char*>(arena_.get()) + v.offset, arena_);
+  }
+  activation_bytes_ = total;
   scratch_.get();
   for (auto& st : steps_) {
     st.ctx = std::make_unique<KernelCtx>(st.node ? *st.node : reorder_node(), opset_);
@@ -344,21 +390,40 @@ void Plan::observe(const std::vector<std::string>& values, Observer fn) {
   }
 }
 
-std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {
+void Plan::set_profiling(bool on) {
+  profiling_ = on;
+  step_ns_.assign(steps_.size(), 0);
+  profiled_runs_ = 0;
+}
+
+void Plan::execute(const std::vector<Tensor>& inputs) {
   RG_ASSERT(inputs.size() == input_slots_.size());
+  if (opts_.threads > 0) omp_set_num_threads(opts_.threads);  // per calling thread (streams)
   for (size_t i = 0; i < inputs.size(); i++) slots_[input_slots_[i]].value = inputs[i];
-  for (auto& s : steps_) {
+  for (size_t i = 0; i < steps_.size(); i++) {
+    Step& s = steps_[i];
+    auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (s.dynamic) infer_dynamic(s);
     if (s.fast) s.fast->run(*s.ctx);
     else s.op->ref(*s.ctx);
+    if (profiling_)
+      step_ns_[i] += std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0).count();
     if (!observers_.empty())
       for (auto& ob : observers_)
         for (int o : s.out)
           if (o == ob.first) ob.second(slots_[o].name, slots_[o].value);
   }
+  wait_fast_kernels();
+  if (profiling_) profiled_runs_++;
+  for (int s : input_slots_)
+    if (std::find(output_slots_.begin(), output_slots_.end(), s) == output_slots_.end())
+      slots_[s].value = Tensor();  // do not keep the caller's buffers alive
+}
+
+std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {
+  execute(inputs);
   std::vector<Tensor> outs;
   for (int s : output_slots_) outs.push_back(slots_[s].value.clone());
-  for (int s : input_slots_) slots_[s].value = Tensor();  // do not keep the caller's buffers alive
   return outs;
 }
 

@@ -48,18 +48,30 @@ class Plan {
 
   // Inputs in graph-input order; they are bound, not copied. Outputs are new tensors.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs);
+  // Runs without copying the outputs: read them with output(i) until the next execute.
+  // Allocation-free in steady state (the benchmark and the server use this).
+  void execute(const std::vector<Tensor>& inputs);
+  const Tensor& output(size_t i) const { return slots_[output_slots_.at(i)].value; }
+  size_t num_outputs() const { return output_slots_.size(); }
 
   // Watches values by name. Only values listed in SessionOptions::keep_values (and graph
   // inputs/outputs) are guaranteed to exist; others may have been fused away.
   void observe(const std::vector<std::string>& values, Observer fn);
+
+  // Per-step timing (off by default: it adds two clock reads per step).
+  void set_profiling(bool on);
+  const std::vector<int64_t>& step_ns() const { return step_ns_; }  // cumulative, per step
+  int64_t profiled_runs() const { return profiled_runs_; }
 
   const Graph& graph() const { return graph_; }
   const std::vector<Step>& steps() const { return steps_; }
   const std::deque<Slot>& slots() const { return slots_; }
   int slot_of(const std::string& value) const;  // -1 when unknown
   int64_t opset() const { return opset_; }
-  // Bytes of activation buffers (not weights) this plan holds.
+  // Bytes of the activation arena (buffers reused by liveness) and of the shared
+  // kernel scratchpad: together the plan's peak activation memory, weights excluded.
   size_t activation_bytes() const { return activation_bytes_; }
+  size_t scratch_bytes() const { return scratch_.size(); }
 
  private:
   void build(const std::vector<Shape>& input_shapes);
@@ -83,6 +95,10 @@ class Plan {
   std::unordered_map<std::string, int> producers_;
   std::vector<bool> absorbed_;  // nodes fused into an earlier step
   Scratch scratch_;
+  std::shared_ptr<void> arena_;
+  bool profiling_ = false;
+  std::vector<int64_t> step_ns_;
+  int64_t profiled_runs_ = 0;
   size_t activation_bytes_ = 0;
 };
 

@@ -102,6 +102,10 @@ Plan& Session::plan(const std::vector<Shape>& shapes) {
   return *plans_.front().second;
 }
 
+std::unique_ptr<Plan> Session::new_plan(const std::vector<Shape>& shapes) const {
+  return std::make_unique<Plan>(graph_, shapes, opts_);
+}
+
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {
   if (inputs.size() != graph_.inputs.size())
     fail(ErrorCode::invalid_input, "the model takes {} inputs, got {}", graph_.inputs.size(), inputs.size());

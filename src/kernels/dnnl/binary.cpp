@@ -9,9 +9,9 @@ namespace {
 
 using namespace dnnl_util;
 
-class BinaryKernel : public Kernel {
+class BinaryKernel : public PrimKernel {
  public:
-  BinaryKernel(const CompileCtx& c, dnnl::algorithm alg, int first) : first_(first), scratch_(c.scratch) {
+  BinaryKernel(const CompileCtx& c, dnnl::algorithm alg, int first) : first_(first) {
     int second = 1 - first;
     const Shape& out = c.out_shapes[0];
     memory::desc s0 = arrival_desc(c, first);
@@ -26,33 +26,22 @@ class BinaryKernel : public Kernel {
     memory::desc dst(to_dims(out), s0.data_type(), tag::any);
     dnnl::binary::desc d(alg, s0, s1, dst);
     dnnl::binary::primitive_desc pd(d, base_attr(false), engine());
-    impl_ = "dnnl:" + impl_name(pd);
-    reserve_scratch(c, pd);
-    scratch_md_ = pd.scratchpad_desc();
-    prim_ = dnnl::binary(pd);
-    src0_ = memory(s0, engine(), DNNL_MEMORY_NONE);
-    src1_ = memory(s1, engine(), DNNL_MEMORY_NONE);
-    dst_ = memory(pd.dst_desc(), engine(), DNNL_MEMORY_NONE);
-    if (!(pd.dst_desc() == plain_desc(out, dt::f32))) layout_ = pd.dst_desc().data;
+    set_primitive(c, dnnl::binary(pd), pd);
+    src0_ = arg(DNNL_ARG_SRC_0, s0);
+    src1_ = arg(DNNL_ARG_SRC_1, s1);
+    dst_ = arg(DNNL_ARG_DST, pd.dst_desc());
+    layout_ = layout_of(pd.dst_desc(), out);
   }
   void run(KernelCtx& c) override {
     src0_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
     src1_.set_data_handle(const_cast<void*>(c.input(1 - first_).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC_0, src0_}, {DNNL_ARG_SRC_1, src1_}, {DNNL_ARG_DST, dst_},
-                             {DNNL_ARG_SCRATCHPAD, memory(scratch_md_, engine(), scratch_->get())}});
+    execute();
   }
-  std::string impl() const override { return impl_; }
-  Layout out_layout(int) const override { return layout_; }
 
  private:
   int first_;
-  Scratch* scratch_;
-  memory::desc scratch_md_;
   memory src0_, src1_, dst_;
-  dnnl::binary prim_;
-  std::string impl_;
-  Layout layout_ = plain_layout();
 };
 
 std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {

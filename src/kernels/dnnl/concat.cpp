@@ -8,51 +8,32 @@ namespace {
 
 using namespace dnnl_util;
 
-class ConcatKernel : public Kernel {
+class ConcatKernel : public PrimKernel {
  public:
-  ConcatKernel(const CompileCtx& c, int axis) : scratch_(c.scratch) {
+  ConcatKernel(const CompileCtx& c, int axis) {
     std::vector<memory::desc> srcs;
     for (size_t i = 0; i < c.in_shapes.size(); i++) {
-      if (shape_numel(c.in_shapes[i]) == 0) {
-        skip_.push_back((int)i);
-        continue;
-      }
+      if (shape_numel(c.in_shapes[i]) == 0) continue;  // oneDNN rejects empty parts
       srcs.push_back(arrival_desc(c, (int)i));
       inputs_.push_back((int)i);
     }
-    // Mixed data types (bf16 next to f32) or layouts: let oneDNN pick one destination.
+    // Parts in different layouts or types: oneDNN picks one destination layout.
     dnnl::concat::primitive_desc pd(axis, srcs, engine(), base_attr(false));
-    impl_ = "dnnl:" + impl_name(pd);
-    reserve_scratch(c, pd);
-    scratch_md_ = pd.scratchpad_desc();
-    prim_ = dnnl::concat(pd);
-    for (const auto& s : srcs) srcs_.push_back(memory(s, engine(), DNNL_MEMORY_NONE));
-    dst_ = memory(pd.dst_desc(), engine(), DNNL_MEMORY_NONE);
-    if (!(pd.dst_desc() == plain_desc(c.out_shapes[0], dt::f32))) layout_ = pd.dst_desc().data;
+    set_primitive(c, dnnl::concat(pd), pd);
+    for (size_t k = 0; k < srcs.size(); k++) srcs_.push_back(arg(DNNL_ARG_MULTIPLE_SRC + (int)k, srcs[k]));
+    dst_ = arg(DNNL_ARG_DST, pd.dst_desc());
+    layout_ = layout_of(pd.dst_desc(), c.out_shapes[0]);
   }
   void run(KernelCtx& c) override {
-    std::unordered_map<int, memory> args;
-    for (size_t k = 0; k < inputs_.size(); k++) {
-      srcs_[k].set_data_handle(const_cast<void*>(c.input(inputs_[k]).raw()));
-      args[DNNL_ARG_MULTIPLE_SRC + (int)k] = srcs_[k];
-    }
+    for (size_t k = 0; k < inputs_.size(); k++) srcs_[k].set_data_handle(const_cast<void*>(c.input(inputs_[k]).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    args[DNNL_ARG_DST] = dst_;
-    args[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_->get());
-    prim_.execute(stream(), args);
+    execute();
   }
-  std::string impl() const override { return impl_; }
-  Layout out_layout(int) const override { return layout_; }
 
  private:
-  Scratch* scratch_;
-  memory::desc scratch_md_;
-  std::vector<int> inputs_, skip_;
+  std::vector<int> inputs_;
   std::vector<memory> srcs_;
   memory dst_;
-  dnnl::concat prim_;
-  std::string impl_;
-  Layout layout_ = plain_layout();
 };
 
 std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {

@@ -33,13 +33,12 @@ memory::desc weight_source_desc(const Shape& w, int64_t group, bool transposed) 
   return memory::desc(d, dt::f32, st);
 }
 
-class ConvKernel : public Kernel {
+class ConvKernel : public PrimKernel {
  public:
-  ConvKernel(const CompileCtx& c, bool transposed) : scratch_(c.scratch) {
+  ConvKernel(const CompileCtx& c, bool transposed) {
     const Shape& x = c.in_shapes[0];
     const Shape& w = c.in_shapes[1];
     int sp = (int)x.size() - 2;
-    if (sp < 1 || sp > 3) throw dnnl::error(dnnl_unimplemented, "rank");
     int64_t group = c.node.attr_i("group", 1);
     WindowParams wp = window_params(c.node, x, window_kernel(c.node, sp, &w), false, transposed);
     memory::dims strides(wp.strides.begin(), wp.strides.end()), dil, pl, pr;
@@ -54,84 +53,80 @@ class ConvKernel : public Kernel {
     memory::desc w_any(wsrc.dims(), act, tag::any);
     memory::desc dst_md = c.plain_output ? plain_desc(c.out_shapes[0], dt::f32)
                                          : memory::desc(to_dims(c.out_shapes[0]), act, tag::any);
-    bool has_bias = c.node.has_input(2);
-    memory::desc b_md = has_bias ? plain_desc(c.in_shapes[2], dt::f32) : memory::desc();
+    has_bias_ = c.node.has_input(2);
+    memory::desc b_md = has_bias_ ? plain_desc(c.in_shapes[2], dt::f32) : memory::desc();
 
     dnnl::post_ops po;
     if (!build_post_ops(c, !transposed, po, has_sum_)) throw dnnl::error(dnnl_unimplemented, "post-ops");
     dnnl::primitive_attr attr = base_attr(c.bf16);
     attr.set_post_ops(po);
     auto prop = dnnl::prop_kind::forward_inference;
-    dnnl::primitive_desc_base pd_base;
+    dnnl::primitive_desc_base pd;
     if (!transposed) {
       dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, src_any, w_any, b_md, dst_md,
                                         strides, dil, pl, pr);
-      dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
-      prim_ = dnnl::convolution_forward(pd);
-      pd_base = pd;
+      dnnl::convolution_forward::primitive_desc cpd(d, attr, engine());
+      set_primitive(c, dnnl::convolution_forward(cpd), cpd);
+      pd = cpd;
     } else {
       dnnl::deconvolution_forward::desc d(prop, dnnl::algorithm::deconvolution_direct, src_any, w_any, b_md,
                                           dst_md, strides, dil, pl, pr);
-      dnnl::deconvolution_forward::primitive_desc pd(d, attr, engine());
-      prim_ = dnnl::deconvolution_forward(pd);
-      pd_base = pd;
+      dnnl::deconvolution_forward::primitive_desc dpd(d, attr, engine());
+      set_primitive(c, dnnl::deconvolution_forward(dpd), dpd);
+      pd = dpd;
     }
-    impl_ = "dnnl:" + impl_name(pd_base);
-    reserve_scratch(c, pd_base);
-    scratch_md_ = pd_base.scratchpad_desc();
-    memory::desc src_md = pd_base.query_md(dnnl::query::src_md);
-    memory::desc wt_md = pd_base.query_md(dnnl::query::weights_md);
-    dst_md_ = pd_base.query_md(dnnl::query::dst_md);
-    src_ = InputPort(arrival_desc(c, 0), src_md);
-    if (c.in_values[1]) weights_ = ConstPort(c.in_values[1], wsrc, wt_md);
-    else wport_ = InputPort(wsrc, wt_md);
-    if (has_bias) {
-      if (c.in_values[2]) bias_ = ConstPort(c.in_values[2], b_md, b_md);
-      else bport_ = InputPort(b_md, b_md);
+    memory::desc dst = pd.query_md(dnnl::query::dst_md);
+    src_ = InputPort(arrival_desc(c, 0), pd.query_md(dnnl::query::src_md));
+    args_[DNNL_ARG_SRC] = src_.target();
+    memory::desc wt = pd.query_md(dnnl::query::weights_md);
+    if (c.in_values[1]) {
+      weights_ = ConstPort(c.in_values[1], wsrc, wt);
+      args_[DNNL_ARG_WEIGHTS] = weights_.mem();
+    } else {
+      wport_ = InputPort(wsrc, wt);
+      args_[DNNL_ARG_WEIGHTS] = wport_.target();
+    }
+    if (has_bias_) {
+      if (c.in_values[2]) {
+        bias_ = ConstPort(c.in_values[2], b_md, b_md);
+        args_[DNNL_ARG_BIAS] = bias_.mem();
+      } else {
+        bport_ = InputPort(b_md, b_md);
+        args_[DNNL_ARG_BIAS] = bport_.target();
+      }
     }
     if (has_sum_) {  // residual (last input) copied into dst before the sum post-op adds to it
-      memory::desc r = arrival_desc(c, (int)c.in_shapes.size() - 1);
-      res_ = memory(r, engine(), DNNL_MEMORY_NONE);
-      res_reorder_ = dnnl::reorder(res_, memory(dst_md_, engine(), DNNL_MEMORY_NONE));
+      res_ = memory(arrival_desc(c, (int)c.in_shapes.size() - 1), engine(), DNNL_MEMORY_NONE);
+      res_reorder_ = dnnl::reorder(res_, memory(dst, engine(), DNNL_MEMORY_NONE));
     }
-    dst_ = memory(dst_md_, engine(), DNNL_MEMORY_NONE);
-    if (!c.plain_output) layout_ = dst_md_.data;
-    if (dst_md_ == plain_desc(c.out_shapes[0], dt::f32)) layout_ = plain_layout();
+    dst_ = arg(DNNL_ARG_DST, dst);
+    res_args_ = {{DNNL_ARG_FROM, res_}, {DNNL_ARG_TO, dst_}};
+    layout_ = layout_of(dst, c.out_shapes[0]);
   }
 
   void run(KernelCtx& c) override {
     dst_.set_data_handle(c.output(0).raw());
     if (has_sum_) {
       res_.set_data_handle(const_cast<void*>(c.in.back()->raw()));
-      if (res_.get_data_handle() != dst_.get_data_handle()) res_reorder_.execute(stream(), res_, dst_);
+      if (res_.get_data_handle() != dst_.get_data_handle()) res_reorder_.execute(stream(), res_args_);
     }
-    std::unordered_map<int, memory> args;
-    args[DNNL_ARG_SRC] = src_.bind(const_cast<void*>(c.input(0).raw()));
-    args[DNNL_ARG_WEIGHTS] = weights_.mem() ? weights_.mem() : wport_.bind(const_cast<void*>(c.input(1).raw()));
-    if (c.node.has_input(2))
-      args[DNNL_ARG_BIAS] = bias_.mem() ? bias_.mem() : bport_.bind(const_cast<void*>(c.input(2).raw()));
-    args[DNNL_ARG_DST] = dst_;
-    args[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_->get());
-    prim_.execute(stream(), args);
+    src_.bind(const_cast<void*>(c.input(0).raw()));
+    if (!weights_.mem()) wport_.bind(const_cast<void*>(c.input(1).raw()));
+    if (has_bias_ && !bias_.mem()) bport_.bind(const_cast<void*>(c.input(2).raw()));
+    execute();
   }
-  std::string impl() const override { return impl_; }
-  Layout out_layout(int) const override { return layout_; }
   void refresh_constants() override {
     if (weights_.mem()) weights_.refresh();
     if (bias_.mem()) bias_.refresh();
   }
 
  private:
-  dnnl::primitive prim_;
-  Scratch* scratch_;
-  memory::desc scratch_md_, dst_md_;
   InputPort src_, wport_, bport_;
   ConstPort weights_, bias_;
   memory dst_, res_;
   dnnl::reorder res_reorder_;
-  bool has_sum_ = false;
-  std::string impl_;
-  Layout layout_ = plain_layout();
+  std::unordered_map<int, memory> res_args_;
+  bool has_sum_ = false, has_bias_ = false;
 };
 
 std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {

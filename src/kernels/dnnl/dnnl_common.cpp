@@ -2,9 +2,30 @@
 
 #include <cmath>
 #include <cstring>
+#include <mutex>
 
 namespace rg {
 size_t layout_bytes(const Layout& l) { return dnnl_memory_desc_get_size(&l); }
+void wait_fast_kernels() { dnnl_util::stream().wait(); }
+
+std::string fast_isa() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+  }
+}
+
+std::string fast_library_version() {
+  const dnnl_version_t* v = dnnl_version();
+  return fmt::format("oneDNN {}.{}.{}", v->major, v->minor, v->patch);
+}
 }  // namespace rg
 
 namespace rg::dnnl_util {
@@ -122,22 +143,49 @@ InputPort::InputPort(const memory::desc& arrival, const memory::desc& wanted) {
   buf_ = aligned_buffer(wanted.get_size());
   internal_ = memory(wanted, engine(), buf_.get());
   reorder_ = dnnl::reorder(user_, internal_);
+  args_ = {{DNNL_ARG_FROM, user_}, {DNNL_ARG_TO, internal_}};
 }
 
 const memory& InputPort::bind(void* data) {
   user_.set_data_handle(data);
   if (reorder_) {
-    reorder_.execute(stream(), user_, internal_);
+    reorder_.execute(stream(), args_);
     return internal_;
   }
   return user_;
 }
 
+namespace {
+// Weights reordered for one layout are shared by every plan built from the same source
+// tensor, so S streams (or the plans of several input shapes) hold one copy of them.
+struct SharedWeights {
+  const void* src;
+  memory::desc src_desc, wanted;
+  std::weak_ptr<void> buf;
+};
+std::mutex g_weights_mu;
+std::vector<SharedWeights> g_weights;
+}  // namespace
+
 ConstPort::ConstPort(const Tensor* src, const memory::desc& src_desc, const memory::desc& wanted)
     : src_(src), src_desc_(src_desc) {
+  std::lock_guard<std::mutex> lock(g_weights_mu);
+  for (auto it = g_weights.begin(); it != g_weights.end();) {
+    if (it->buf.expired()) {
+      it = g_weights.erase(it);
+      continue;
+    }
+    if (it->src == src->raw() && it->src_desc == src_desc && it->wanted == wanted) {
+      buf_ = it->buf.lock();
+      mem_ = memory(wanted, engine(), buf_.get());
+      return;
+    }
+    ++it;
+  }
   buf_ = aligned_buffer(wanted.get_size());
   mem_ = memory(wanted, engine(), buf_.get());
   refresh();
+  g_weights.push_back({src->raw(), src_desc, wanted, buf_});
 }
 
 void ConstPort::refresh() {
@@ -148,6 +196,32 @@ void ConstPort::refresh() {
   }
   dnnl::reorder(user, mem_).execute(stream(), user, mem_);
   stream().wait();
+}
+
+void PrimKernel::set_primitive(const CompileCtx& c, const dnnl::primitive& p, const dnnl::primitive_desc_base& pd) {
+  prim_ = p;
+  impl_ = "dnnl:" + impl_name(pd);
+  reserve_scratch(c, pd);
+  scratch_ = c.scratch;
+  scratch_md_ = pd.scratchpad_desc();
+}
+
+memory& PrimKernel::arg(int a, const memory::desc& md) {
+  args_[a] = memory(md, engine(), DNNL_MEMORY_NONE);
+  return args_[a];
+}
+
+void PrimKernel::execute() {
+  if (scratch_md_.get_size() > 0 && scratch_->get() != scratch_bound_) {
+    scratch_bound_ = scratch_->get();
+    args_[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_bound_);
+  }
+  prim_.execute(stream(), args_);
+}
+
+Layout layout_of(const memory::desc& md, const Shape& shape) {
+  if (md == plain_desc(shape, dt::f32)) return plain_layout();
+  return md.data;
 }
 
 }  // namespace rg::dnnl_util

@@ -52,10 +52,13 @@ class InputPort {
   InputPort(const memory::desc& arrival, const memory::desc& wanted);
   const memory& bind(void* data);  // converts if needed, returns the memory to use
   bool converts() const { return (bool)reorder_; }
+  // The memory the primitive reads (the same object on every run).
+  const memory& target() const { return internal_; }
 
  private:
   memory user_, internal_;
   dnnl::reorder reorder_;
+  std::unordered_map<int, memory> args_;  // built once: no allocation per run
   std::shared_ptr<void> buf_;
 };
 
@@ -75,5 +78,34 @@ class ConstPort {
   memory mem_;
   std::shared_ptr<void> buf_;
 };
+
+// Base of the single-primitive kernels: the argument map is built once at compile time;
+// a run only re-points memory handles and executes (no allocation per inference).
+class PrimKernel : public Kernel {
+ public:
+  std::string impl() const override { return impl_; }
+  Layout out_layout(int) const override { return layout_; }
+
+ protected:
+  // Records the primitive's name and reserves its scratchpad in the plan's shared scratch.
+  void set_primitive(const CompileCtx& c, const dnnl::primitive& p, const dnnl::primitive_desc_base& pd);
+  // Memory for argument `arg` described by `md`; its data handle is set per run.
+  memory& arg(int arg, const memory::desc& md);
+  void execute();  // binds the scratchpad (once) and runs the primitive
+
+  dnnl::primitive prim_;
+  std::unordered_map<int, memory> args_;
+  std::string impl_;
+  Layout layout_ = plain_layout();
+
+ private:
+  Scratch* scratch_ = nullptr;
+  memory::desc scratch_md_;
+  void* scratch_bound_ = nullptr;
+};
+
+// Layout to report for a primitive's output: plain when oneDNN chose exactly the ONNX
+// layout and dtype, else its descriptor.
+Layout layout_of(const memory::desc& md, const Shape& shape);
 
 }  // namespace rg::dnnl_util

@@ -12,39 +12,43 @@ using namespace dnnl_util;
 // ones in place on the destination: oneDNN 2.6's eltwise does not apply eltwise post-ops.
 class EltwiseKernel : public Kernel {
  public:
-  EltwiseKernel(const CompileCtx& c, const std::vector<Eltwise>& steps) {
-    md_ = arrival_desc(c, 0);
-    for (const auto& e : steps) {
-      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, e.alg, md_, e.alpha, e.beta);
+  EltwiseKernel(const CompileCtx& c, const std::vector<Eltwise>& steps) : scratch_(c.scratch) {
+    memory::desc md = arrival_desc(c, 0);
+    src_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    dst_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    for (size_t i = 0; i < steps.size(); i++) {
+      const Eltwise& e = steps[i];
+      dnnl::eltwise_forward::desc d(dnnl::prop_kind::forward_inference, e.alg, md, e.alpha, e.beta);
       dnnl::eltwise_forward::primitive_desc pd(d, base_attr(false), engine());
       reserve_scratch(c, pd);
       impl_ = "dnnl:" + impl_name(pd);
       prims_.emplace_back(pd);
       scratch_mds_.push_back(pd.scratchpad_desc());
+      args_.push_back({{DNNL_ARG_SRC, i == 0 ? src_ : dst_}, {DNNL_ARG_DST, dst_}});
     }
-    scratch_ = c.scratch;
-    src_ = memory(md_, engine(), DNNL_MEMORY_NONE);
-    dst_ = memory(md_, engine(), DNNL_MEMORY_NONE);
-    if (!c.in_layouts.empty() && !is_plain(c.in_layouts[0])) layout_ = md_.data;
+    if (!c.in_layouts.empty() && !is_plain(c.in_layouts[0])) layout_ = md.data;
   }
 
   void run(KernelCtx& c) override {
     src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    for (size_t i = 0; i < prims_.size(); i++) {
-      memory sp(scratch_mds_[i], engine(), scratch_->get());
-      prims_[i].execute(stream(), {{DNNL_ARG_SRC, i == 0 ? src_ : dst_}, {DNNL_ARG_DST, dst_}, {DNNL_ARG_SCRATCHPAD, sp}});
+    if (scratch_->get() != scratch_bound_) {
+      scratch_bound_ = scratch_->get();
+      for (size_t i = 0; i < prims_.size(); i++)
+        if (scratch_mds_[i].get_size()) args_[i][DNNL_ARG_SCRATCHPAD] = memory(scratch_mds_[i], engine(), scratch_bound_);
     }
+    for (size_t i = 0; i < prims_.size(); i++) prims_[i].execute(stream(), args_[i]);
   }
   std::string impl() const override { return impl_; }
   Layout out_layout(int) const override { return layout_; }
 
  private:
-  memory::desc md_;
   std::vector<memory::desc> scratch_mds_;
+  std::vector<std::unordered_map<int, memory>> args_;
   memory src_, dst_;
   std::vector<dnnl::eltwise_forward> prims_;
-  Scratch* scratch_ = nullptr;
+  Scratch* scratch_;
+  void* scratch_bound_ = nullptr;
   std::string impl_;
   Layout layout_ = plain_layout();
 };

@@ -23,13 +23,13 @@ memory::desc matrix_desc(const Shape& s, bool transposed) {
   return memory::desc(dims, dt::f32, st);
 }
 
-class MatMulKernel : public Kernel {
+class MatMulKernel : public PrimKernel {
  public:
   // a, b: operand shapes promoted to equal rank >= 2; out: the promoted output shape.
   // `bias` (may be null) is added after scaling by `bias_scale`; shape [1|M, 1|N].
   MatMulKernel(const CompileCtx& c, const Shape& a, bool ta, const Shape& b, bool tb, const Shape& out,
                float alpha, const Tensor* bias, float bias_scale)
-      : scratch_(c.scratch), bias_src_(bias), bias_scale_(bias_scale) {
+      : bias_src_(bias), bias_scale_(bias_scale) {
     memory::desc a_src = matrix_desc(a, ta), b_src = matrix_desc(b, tb);
     dt act = c.bf16 ? dt::bf16 : dt::f32;
     memory::desc a_md = c.bf16 ? memory::desc(a_src.dims(), act, tag::any) : a_src;
@@ -52,28 +52,29 @@ class MatMulKernel : public Kernel {
     attr.set_post_ops(po);
     dnnl::matmul::desc d(a_md, b_md, bias_md, dst);
     dnnl::matmul::primitive_desc pd(d, attr, engine());
-    impl_ = "dnnl:" + impl_name(pd);
-    reserve_scratch(c, pd);
-    scratch_md_ = pd.scratchpad_desc();
-    prim_ = dnnl::matmul(pd);
+    set_primitive(c, dnnl::matmul(pd), pd);
     a_ = InputPort(a_src, pd.src_desc());
-    if (c.in_values[1]) b_const_ = ConstPort(c.in_values[1], b_src, pd.weights_desc());
-    else b_ = InputPort(b_src, pd.weights_desc());
-    if (bias) bias_ = ConstPort(&bias_t_, bias_md, bias_md);
-    dst_ = memory(dst, engine(), DNNL_MEMORY_NONE);
+    args_[DNNL_ARG_SRC] = a_.target();
+    if (c.in_values[1]) {
+      b_const_ = ConstPort(c.in_values[1], b_src, pd.weights_desc());
+      args_[DNNL_ARG_WEIGHTS] = b_const_.mem();
+    } else {
+      b_ = InputPort(b_src, pd.weights_desc());
+      args_[DNNL_ARG_WEIGHTS] = b_.target();
+    }
+    if (bias) {
+      bias_ = ConstPort(&bias_t_, bias_md, bias_md);
+      args_[DNNL_ARG_BIAS] = bias_.mem();
+    }
+    dst_ = arg(DNNL_ARG_DST, dst);
   }
 
   void run(KernelCtx& c) override {
     dst_.set_data_handle(c.output(0).raw());
-    std::unordered_map<int, memory> args;
-    args[DNNL_ARG_SRC] = a_.bind(const_cast<void*>(c.input(0).raw()));
-    args[DNNL_ARG_WEIGHTS] = b_const_.mem() ? b_const_.mem() : b_.bind(const_cast<void*>(c.input(1).raw()));
-    if (bias_.mem()) args[DNNL_ARG_BIAS] = bias_.mem();
-    args[DNNL_ARG_DST] = dst_;
-    args[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_->get());
-    prim_.execute(stream(), args);
+    a_.bind(const_cast<void*>(c.input(0).raw()));
+    if (!b_const_.mem()) b_.bind(const_cast<void*>(c.input(1).raw()));
+    execute();
   }
-  std::string impl() const override { return impl_; }
   void refresh_constants() override {
     if (b_const_.mem()) b_const_.refresh();
     if (bias_.mem()) {
@@ -86,16 +87,12 @@ class MatMulKernel : public Kernel {
   void scale_bias() {
     for (int64_t i = 0; i < bias_t_.numel(); i++) bias_t_.data<float>()[i] = bias_src_->data<float>()[i] * bias_scale_;
   }
-  Scratch* scratch_;
   const Tensor* bias_src_;
   float bias_scale_;
   Tensor bias_t_;
-  memory::desc scratch_md_;
-  dnnl::matmul prim_;
   InputPort a_, b_;
   ConstPort b_const_, bias_;
   memory dst_;
-  std::string impl_;
 };
 
 std::unique_ptr<Kernel> make_matmul(const CompileCtx& c) {
@@ -117,6 +114,16 @@ std::unique_ptr<Kernel> make_matmul(const CompileCtx& c) {
   // oneDNN broadcasts batch dims of the weights but not of the source.
   for (size_t i = 0; i + 2 < r; i++)
     if (a[i] != out[i]) return nullptr;
+  // Weights without batch dims (a Linear layer): fold A's batch dims into M, so oneDNN
+  // runs one [B*M, K] x [K, N] product instead of B tiny ones.
+  bool b_batched = false;
+  for (size_t i = 0; i + 2 < r; i++) b_batched |= b[i] != 1;
+  if (!b_batched && r > 2 && is_plain(c.in_layouts[0])) {
+    int64_t rows = shape_numel(a) / a[r - 1];
+    a = {rows, a[r - 1]};
+    b = {b[r - 2], b[r - 1]};
+    out = {rows, out[r - 1]};
+  }
   try {
     return std::make_unique<MatMulKernel>(c, a, false, b, false, out, 1.f, nullptr, 1.f);
   } catch (const dnnl::error&) {

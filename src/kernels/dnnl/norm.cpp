@@ -1,5 +1,7 @@
 // oneDNN BatchNormalization (inference, global statistics; the ones graph passes could not
 // fold into a Conv/Gemm) and LayerNormalization.
+#include <deque>
+
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/ops.h"
 
@@ -9,49 +11,38 @@ namespace {
 using namespace dnnl_util;
 using F = dnnl::normalization_flags;
 
-class NormKernel : public Kernel {
+class NormKernel : public PrimKernel {
  public:
   void run(KernelCtx& c) override {
     src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    args_[DNNL_ARG_SRC] = src_;
-    args_[DNNL_ARG_DST] = dst_;
-    for (auto& p : ports_) args_[p.first] = p.second.mem();
-    for (auto& p : inputs_) args_[p.first.first] = p.second.bind(const_cast<void*>(c.input(p.first.second).raw()));
-    args_[DNNL_ARG_SCRATCHPAD] = memory(scratch_md_, engine(), scratch_->get());
-    prim_.execute(stream(), args_);
+    for (auto& p : inputs_) p.second.bind(const_cast<void*>(c.input(p.first).raw()));
+    execute();
   }
-  std::string impl() const override { return impl_; }
-  Layout out_layout(int) const override { return layout_; }
   void refresh_constants() override {
-    for (auto& p : ports_) p.second.refresh();
+    for (auto& p : ports_) p.refresh();
   }
 
  protected:
-  // Binds operand `input` of the node to oneDNN argument `arg` (constant: copied once).
-  void operand(const CompileCtx& c, int arg, int input, const memory::desc& md) {
-    if (c.in_values[input]) ports_.emplace_back(arg, ConstPort(c.in_values[input], md, md));
-    else inputs_.emplace_back(std::make_pair(arg, input), InputPort(md, md));
+  // Binds operand `input` of the node to oneDNN argument `a` (constant: copied once).
+  void operand(const CompileCtx& c, int a, int input, const memory::desc& md) {
+    if (c.in_values[input]) {
+      ports_.emplace_back(c.in_values[input], md, md);
+      args_[a] = ports_.back().mem();
+    } else {
+      inputs_.emplace_back(input, InputPort(md, md));
+      args_[a] = inputs_.back().second.target();
+    }
   }
-  void finish(const CompileCtx& c, const dnnl::primitive_desc_base& pd, const memory::desc& data) {
-    impl_ = "dnnl:" + impl_name(pd);
-    reserve_scratch(c, pd);
-    scratch_ = c.scratch;
-    scratch_md_ = pd.scratchpad_desc();
-    src_ = memory(data, engine(), DNNL_MEMORY_NONE);
-    dst_ = memory(data, engine(), DNNL_MEMORY_NONE);
+  void finish(const memory::desc& data) {
+    src_ = arg(DNNL_ARG_SRC, data);
+    dst_ = arg(DNNL_ARG_DST, data);
   }
 
-  dnnl::primitive prim_;
-  std::vector<std::pair<int, ConstPort>> ports_;
-  std::vector<std::pair<std::pair<int, int>, InputPort>> inputs_;
-  std::unordered_map<int, memory> args_;
+  std::deque<ConstPort> ports_;
+  std::deque<std::pair<int, InputPort>> inputs_;
   std::vector<std::shared_ptr<void>> bufs_;
   memory src_, dst_;
-  Scratch* scratch_ = nullptr;
-  memory::desc scratch_md_;
-  std::string impl_;
-  Layout layout_ = plain_layout();
 };
 
 class BatchNormKernel : public NormKernel {
@@ -62,13 +53,13 @@ class BatchNormKernel : public NormKernel {
     auto flags = F::use_global_stats | F::use_scale | F::use_shift;
     dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, data, eps, flags);
     dnnl::batch_normalization_forward::primitive_desc pd(d, base_attr(false), engine());
-    prim_ = dnnl::batch_normalization_forward(pd);
+    set_primitive(c, dnnl::batch_normalization_forward(pd), pd);
     memory::desc ch = plain_desc({c.in_shapes[0][1]}, dt::f32);
     operand(c, DNNL_ARG_SCALE, 1, ch);
     operand(c, DNNL_ARG_SHIFT, 2, ch);
     operand(c, DNNL_ARG_MEAN, 3, ch);
     operand(c, DNNL_ARG_VARIANCE, 4, ch);
-    finish(c, pd, data);
+    finish(data);
     if (!is_plain(c.in_layouts[0])) layout_ = data.data;
   }
 };
@@ -85,7 +76,7 @@ class LayerNormKernel : public NormKernel {
     auto flags = F::use_scale | (c.node.has_input(2) ? F::use_shift : F::none);
     dnnl::layer_normalization_forward::desc d(dnnl::prop_kind::forward_inference, data, eps, flags);
     dnnl::layer_normalization_forward::primitive_desc pd(d, base_attr(false), engine());
-    prim_ = dnnl::layer_normalization_forward(pd);
+    set_primitive(c, dnnl::layer_normalization_forward(pd), pd);
     memory::desc ch = plain_desc({inner}, dt::f32);
     operand(c, DNNL_ARG_SCALE, 1, ch);
     if (c.node.has_input(2)) operand(c, DNNL_ARG_SHIFT, 2, ch);
@@ -95,7 +86,7 @@ class LayerNormKernel : public NormKernel {
       bufs_.push_back(aligned_buffer(md.get_size()));
       args_[arg] = memory(md, engine(), bufs_.back().get());
     }
-    finish(c, pd, data);
+    finish(data);
   }
 };
 

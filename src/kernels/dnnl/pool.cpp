@@ -9,9 +9,9 @@ namespace {
 
 using namespace dnnl_util;
 
-class PoolKernel : public Kernel {
+class PoolKernel : public PrimKernel {
  public:
-  PoolKernel(const CompileCtx& c, dnnl::algorithm alg, const WindowParams& wp) : scratch_(c.scratch) {
+  PoolKernel(const CompileCtx& c, dnnl::algorithm alg, const WindowParams& wp) {
     int sp = wp.spatial();
     memory::dims strides, kernel, dil, pl, pr;
     for (int i = 0; i < sp; i++) {
@@ -26,30 +26,19 @@ class PoolKernel : public Kernel {
     memory::desc dst(to_dims(c.out_shapes[0]), src.data_type(), tag::any);
     dnnl::pooling_v2_forward::desc d(dnnl::prop_kind::forward_inference, alg, src, dst, strides, kernel, dil, pl, pr);
     dnnl::pooling_v2_forward::primitive_desc pd(d, base_attr(false), engine());
-    impl_ = "dnnl:" + impl_name(pd);
-    reserve_scratch(c, pd);
-    scratch_md_ = pd.scratchpad_desc();
-    prim_ = dnnl::pooling_v2_forward(pd);
-    src_ = memory(src, engine(), DNNL_MEMORY_NONE);
-    dst_ = memory(pd.dst_desc(), engine(), DNNL_MEMORY_NONE);
-    if (!(pd.dst_desc() == plain_desc(c.out_shapes[0], dt::f32))) layout_ = pd.dst_desc().data;
+    set_primitive(c, dnnl::pooling_v2_forward(pd), pd);
+    src_ = arg(DNNL_ARG_SRC, src);
+    dst_ = arg(DNNL_ARG_DST, pd.dst_desc());
+    layout_ = layout_of(pd.dst_desc(), c.out_shapes[0]);
   }
   void run(KernelCtx& c) override {
     src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_},
-                             {DNNL_ARG_SCRATCHPAD, memory(scratch_md_, engine(), scratch_->get())}});
+    execute();
   }
-  std::string impl() const override { return impl_; }
-  Layout out_layout(int) const override { return layout_; }
 
  private:
-  Scratch* scratch_;
-  memory::desc scratch_md_;
   memory src_, dst_;
-  dnnl::primitive prim_;
-  std::string impl_;
-  Layout layout_ = plain_layout();
 };
 
 std::unique_ptr<Kernel> make_pool(const CompileCtx& c) {

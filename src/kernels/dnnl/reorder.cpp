@@ -9,11 +9,13 @@ using namespace dnnl_util;
 class ReorderKernel : public Kernel {
  public:
   ReorderKernel(const memory::desc& from, const memory::desc& to)
-      : src_(from, engine(), DNNL_MEMORY_NONE), dst_(to, engine(), DNNL_MEMORY_NONE), prim_(src_, dst_) {}
+      : src_(from, engine(), DNNL_MEMORY_NONE), dst_(to, engine(), DNNL_MEMORY_NONE), prim_(src_, dst_) {
+    args_ = {{DNNL_ARG_FROM, src_}, {DNNL_ARG_TO, dst_}};
+  }
   void run(KernelCtx& c) override {
     src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    prim_.execute(stream(), src_, dst_);
+    prim_.execute(stream(), args_);
   }
   std::string impl() const override { return "dnnl:reorder"; }
   Layout out_layout(int) const override { return to_; }
@@ -22,6 +24,7 @@ class ReorderKernel : public Kernel {
  private:
   memory src_, dst_;
   dnnl::reorder prim_;
+  std::unordered_map<int, memory> args_;
 };
 
 }  // namespace

@@ -7,35 +7,26 @@ namespace {
 
 using namespace dnnl_util;
 
-class SoftmaxKernel : public Kernel {
+class SoftmaxKernel : public PrimKernel {
  public:
-  SoftmaxKernel(const CompileCtx& c, bool log, int axis) : scratch_(c.scratch) {
+  SoftmaxKernel(const CompileCtx& c, bool log, int axis) {
     memory::desc md = plain_desc(c.in_shapes[0], dt::f32);
     dnnl::softmax_v2_forward::desc d(dnnl::prop_kind::forward_inference,
                                      log ? dnnl::algorithm::softmax_log : dnnl::algorithm::softmax_accurate, md, md,
                                      axis);
     dnnl::softmax_v2_forward::primitive_desc pd(d, base_attr(false), engine());
-    impl_ = "dnnl:" + impl_name(pd);
-    reserve_scratch(c, pd);
-    scratch_md_ = pd.scratchpad_desc();
-    prim_ = dnnl::softmax_v2_forward(pd);
-    src_ = memory(md, engine(), DNNL_MEMORY_NONE);
-    dst_ = memory(md, engine(), DNNL_MEMORY_NONE);
+    set_primitive(c, dnnl::softmax_v2_forward(pd), pd);
+    src_ = arg(DNNL_ARG_SRC, md);
+    dst_ = arg(DNNL_ARG_DST, md);
   }
   void run(KernelCtx& c) override {
     src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
     dst_.set_data_handle(c.output(0).raw());
-    prim_.execute(stream(), {{DNNL_ARG_SRC, src_}, {DNNL_ARG_DST, dst_},
-                             {DNNL_ARG_SCRATCHPAD, memory(scratch_md_, engine(), scratch_->get())}});
+    execute();
   }
-  std::string impl() const override { return impl_; }
 
  private:
-  Scratch* scratch_;
-  memory::desc scratch_md_;
   memory src_, dst_;
-  dnnl::softmax_v2_forward prim_;
-  std::string impl_;
 };
 
 std::unique_ptr<Kernel> make_softmax(const CompileCtx& c) {
