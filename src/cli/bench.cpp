@@ -1,5 +1,7 @@
 // rangeguard bench MODEL [--threads N] [--streams S] [--batch B] [--precision P]
 //                        [--duration SECONDS] [--json FILE]
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <fstream>
 #include <map>
@@ -39,6 +41,9 @@ nlohmann::json report_json(const std::string& model, const std::string& precisio
                      {"p99", ms(r.latency.quantile_ns(0.99))}, {"min", ms(r.latency.min_ns())},
                      {"max", ms(r.latency.max_ns())}, {"mean", r.latency.mean_ns() / 1e6}};
   j["activation_memory_bytes_per_stream"] = r.activation_bytes;
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  j["peak_rss_mb"] = ru.ru_maxrss / 1024.0;  // whole process: weights, plans, runtime
   j["environment"] = {{"isa", fast_isa()}, {"library", fast_library_version()},
                       {"cores", (int)std::thread::hardware_concurrency()}};
   return j;
@@ -83,7 +88,8 @@ void add_bench(CLI::App& app) {
                              ms(r.latency.quantile_ns(0.5)), ms(r.latency.quantile_ns(0.9)),
                              ms(r.latency.quantile_ns(0.99)), ms(r.latency.min_ns()), ms(r.latency.max_ns()));
     std::cout << fmt::format("throughput   {:.1f} samples/s\n", r.throughput_per_s());
-    std::cout << fmt::format("memory       {:.1f} MB activations per stream\n", r.activation_bytes / 1e6);
+    std::cout << fmt::format("memory       {:.1f} MB activations per stream, peak RSS {:.1f} MB\n",
+                             r.activation_bytes / 1e6, j["peak_rss_mb"].get<double>());
     if (a->o.profile) {
       std::vector<ProfileRow> rows = r.profile;
       double total = 0;

@@ -30,6 +30,11 @@ std::string human(double v) {
   return fmt::format("{:.2f}{}", v, units[u]);
 }
 
+std::string human_bytes(size_t b) {
+  if (b >= (1u << 20)) return fmt::format("{:.1f} MiB", b / 1048576.0);
+  return fmt::format("{:.1f} KiB", b / 1024.0);
+}
+
 }  // namespace
 
 void add_info(CLI::App& app) {
@@ -64,6 +69,11 @@ void add_info(CLI::App& app) {
         j["flops_input_shapes"] = mi.planned_input_shapes;
         j["nodes_after_passes"] = mi.nodes_after_passes;
         j["kernels"] = mi.kernel_impls;
+        j["fused_nodes"] = mi.fused_nodes;
+        j["peak_activation_bytes"] = mi.activation_bytes + mi.scratch_bytes;
+        j["activation_arena_bytes"] = mi.activation_bytes;
+        j["scratchpad_bytes"] = mi.scratch_bytes;
+        j["isa"] = mi.isa;
       } else if (!mi.plan_error.empty()) {
         j["plan_error"] = mi.plan_error;
       }
@@ -82,7 +92,12 @@ void add_info(CLI::App& app) {
       std::string shapes;
       for (const auto& s : mi.planned_input_shapes) shapes += (shapes.empty() ? "" : ", ") + shape_str(s);
       std::cout << "FLOPs      " << human((double)mi.flops) << " per inference (inputs " << shapes << ")\n";
-      std::cout << "nodes      " << mi.nodes << " (" << mi.nodes_after_passes << " after graph passes)\n";
+      std::cout << "nodes      " << mi.nodes << " (" << mi.nodes_after_passes << " plan steps, " << mi.fused_nodes
+                << " nodes fused)\n";
+      std::cout << fmt::format("memory     {} peak activations ({} arena reused by liveness + {} scratchpad)\n",
+                               human_bytes(mi.activation_bytes + mi.scratch_bytes), human_bytes(mi.activation_bytes),
+                               human_bytes(mi.scratch_bytes));
+      std::cout << "isa        " << mi.isa << " (oneDNN)\n";
       std::cout << "kernels   ";
       for (const auto& kv : mi.kernel_impls) std::cout << " " << kv.first << " x" << kv.second;
       std::cout << "\n";

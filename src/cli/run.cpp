@@ -7,6 +7,7 @@
 #include "cli/commands.h"
 #include "io/file.h"
 #include "io/npy.h"
+#include "kernels/op.h"
 #include "runtime/session.h"
 
 namespace rg::cli {
@@ -76,6 +77,8 @@ void add_run(CLI::App& app) {
       named[name] = read_npy(path);
     }
     std::vector<Tensor> outs = s.run(named);
+    std::cout << "precision " << (s.options().precision == Precision::bf16 ? "bf16" : "fp32") << ", oneDNN isa "
+              << fast_isa() << (a->reference ? " (reference kernels only)" : "") << "\n";
     mkdir(a->output_dir.c_str(), 0755);
     for (size_t i = 0; i < outs.size(); i++) {
       const std::string& name = s.graph().outputs[i].name;

@@ -191,12 +191,18 @@ void attribute_to_proto(const std::string& name, const Attribute& a, onnx::Attri
 
 }  // namespace
 
-Graph parse_onnx(const void* data, size_t size, const std::string& base_dir, const std::string& what) {
+namespace {
+
+onnx::ModelProto parse_model_proto(const void* data, size_t size, const std::string& what) {
   if (size > (size_t)std::numeric_limits<int>::max())
     fail(ErrorCode::invalid_model, "{}: file is over 2 GB; store the weights as ONNX external data", what);
   onnx::ModelProto m;
   if (!m.ParseFromArray(data, (int)size))
     fail(ErrorCode::invalid_model, "{}: not a valid ONNX model (protobuf parse failed: truncated or not ONNX)", what);
+  return m;
+}
+
+Graph graph_from_proto(onnx::ModelProto& m, const std::string& base_dir, const std::string& what) {
   if (!m.has_graph())
     fail(ErrorCode::invalid_model, "{}: not a valid ONNX model (no graph)", what);
 
@@ -217,9 +223,14 @@ Graph parse_onnx(const void* data, size_t size, const std::string& base_dir, con
   g.name = gp.name();
   if (gp.sparse_initializer_size())
     fail(ErrorCode::unsupported_op, "{}: sparse initializers are not supported", what);
-  for (const auto& t : gp.initializer()) {
-    if (t.name().empty()) fail(ErrorCode::invalid_model, "{}: an initializer has no name", what);
-    g.initializers[t.name()] = tensor_from_proto(t, base_dir, what);
+  // Each initializer's bytes are released once copied, so a large model is not held
+  // twice (file image aside) while loading.
+  auto* mgraph = m.mutable_graph();
+  for (int i = 0; i < mgraph->initializer_size(); i++) {
+    onnx::TensorProto* t = mgraph->mutable_initializer(i);
+    if (t->name().empty()) fail(ErrorCode::invalid_model, "{}: an initializer has no name", what);
+    g.initializers[t->name()] = tensor_from_proto(*t, base_dir, what);
+    t->clear_raw_data();
   }
   for (const auto& v : gp.input()) {
     if (g.initializers.count(v.name())) continue;  // IR < 4 lists initializers as inputs
@@ -245,9 +256,20 @@ Graph parse_onnx(const void* data, size_t size, const std::string& base_dir, con
   return g;
 }
 
+}  // namespace
+
+Graph parse_onnx(const void* data, size_t size, const std::string& base_dir, const std::string& what) {
+  onnx::ModelProto m = parse_model_proto(data, size, what);
+  return graph_from_proto(m, base_dir, what);
+}
+
 Graph load_onnx(const std::string& path) {
-  std::string bytes = read_file(path);
-  return parse_onnx(bytes.data(), bytes.size(), dir_of(path), path);
+  onnx::ModelProto m;
+  {
+    std::string bytes = read_file(path);  // freed before the tensors are copied out
+    m = parse_model_proto(bytes.data(), bytes.size(), path);
+  }
+  return graph_from_proto(m, dir_of(path), path);
 }
 
 std::string serialize_onnx(const Graph& g) {

@@ -149,6 +149,8 @@ std::unique_ptr<Kernel> make_reorder(const Layout& from, const Layout& to, const
 
 // The instruction set oneDNN dispatches on this CPU ("avx512_core_bf16", "avx2", ...).
 std::string fast_isa();
+// True when the CPU computes bf16 natively (AVX512-BF16 or AMX).
+bool fast_bf16_native();
 // oneDNN's version, e.g. "2.6.3".
 std::string fast_library_version();
 

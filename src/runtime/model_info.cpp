@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "kernels/op.h"
 #include "runtime/session.h"
 
 namespace rg {
@@ -60,7 +61,11 @@ ModelInfo inspect_model(const Graph& g, const SessionOptions& o) {
       for (int i : st.out) outs.push_back(i < 0 ? Shape{} : p.slots()[i].shape);
       if (st.node) mi.flops += node_flops(*st.node, ins, outs);
       mi.kernel_impls[st.fast ? st.fast->impl() : "ref"]++;
+      mi.fused_nodes += (int64_t)st.fused.size();
     }
+    mi.activation_bytes = p.activation_bytes();
+    mi.scratch_bytes = p.scratch_bytes();
+    mi.isa = fast_isa();
     mi.planned = true;
   } catch (const Error& e) {
     mi.plan_error = e.what();

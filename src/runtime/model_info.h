@@ -25,6 +25,10 @@ struct ModelInfo {
   int64_t flops = 0;              // multiply-add counted as 2
   int64_t nodes_after_passes = 0;
   std::map<std::string, int> kernel_impls;  // "dnnl:..." / "ref" -> step count
+  int64_t fused_nodes = 0;                  // nodes run inside another node's kernel
+  size_t activation_bytes = 0;              // peak activation memory: arena (reused by liveness)
+  size_t scratch_bytes = 0;                 //   plus the kernels' shared scratchpad
+  std::string isa;                          // instruction set oneDNN dispatches
 };
 
 ModelInfo inspect_model(const Graph& g, const SessionOptions& o);

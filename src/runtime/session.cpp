@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <cstdio>
+
 #include "ir/onnx_io.h"
 #include "kernels/op.h"
 #include "passes/passes.h"
@@ -40,6 +42,11 @@ Session::Session(Graph g, SessionOptions o) : graph_(std::move(g)), opts_(std::m
     if (in.dtype == DType::undefined)
       fail(ErrorCode::invalid_model, "graph input '{}' has no element type", in.name);
   if (opts_.threads > 0) omp_set_num_threads(opts_.threads);
+  if (opts_.precision == Precision::bf16 && !fast_bf16_native()) {
+    // Emulated bf16 would be slower than fp32 and no more accurate: fall back cleanly.
+    std::fprintf(stderr, "rangeguard: note: this CPU (%s) has no native bf16; running fp32\n", fast_isa().c_str());
+    opts_.precision = Precision::fp32;
+  }
   PassOptions po;
   po.disabled = opts_.disabled_passes;
   po.verbose = opts_.verbose;
