@@ -58,7 +58,7 @@ BenchReport run_bench(const Session& session, const BenchOptions& o) {
   int64_t per_query = rep.input_shapes.empty() || rep.input_shapes[0].empty() ? 1 : rep.input_shapes[0][0];
 
   std::vector<std::unique_ptr<Plan>> plans;
-  for (int k = 0; k < o.streams; k++) plans.push_back(session.new_plan(rep.input_shapes));
+  for (int k = 0; k < o.streams; k++) plans.push_back(session.new_plan(rep.input_shapes, rep.threads_per_stream));
   rep.activation_bytes = plans[0]->activation_bytes() + plans[0]->scratch_bytes();
   if (o.profile) plans[0]->set_profiling(true);
   std::vector<Tensor> inputs = random_inputs(session.graph(), rep.input_shapes, o.seed);

@@ -12,6 +12,7 @@ struct SessionOptions {
   bool fast_kernels = true;            // use oneDNN kernels where one fits; false = reference only
   Precision precision = Precision::fp32;
   std::set<std::string> disabled_passes;  // names from pass_list()
+  bool winograd = true;                // let 3x3 stride-1 convolutions use Winograd
   bool fuse = true;                    // fuse activations/residual adds into the op before them
   // Values that must stay materialised in the ONNX layout so observers can read them
   // (calibration sites, fault-injection targets); fusion never hides them.

@@ -41,7 +41,17 @@ void SessionOptions::validate() const {
 
 Plan::Plan(const Graph& g, const std::vector<Shape>& input_shapes, const SessionOptions& o)
     : graph_(g), opts_(o), opset_(g.opset()) {
-  build(input_shapes);
+  // oneDNN sizes its parallel work split when a primitive is created: compile with the
+  // thread count the plan will run with (a stream's own), not the caller's.
+  int prev = omp_get_max_threads();
+  if (opts_.threads > 0) omp_set_num_threads(opts_.threads);
+  try {
+    build(input_shapes);
+  } catch (...) {
+    omp_set_num_threads(prev);
+    throw;
+  }
+  omp_set_num_threads(prev);
 }
 
 int Plan::slot_of(const std::string& value) const {
@@ -227,6 +237,7 @@ void Plan::plan_node(int ni) {
       cc.out_types = ic.out_types;
       cc.out_shapes = ic.out_shapes;
       cc.bf16 = opts_.precision == Precision::bf16;
+      cc.winograd = opts_.winograd;
       cc.scratch = &scratch_;
       const std::string& last = chain.empty() ? n.outputs[0] : chain.back().node->outputs[0];
       cc.plain_output = graph_.is_graph_output(last) || opts_.keep_values.count(last);

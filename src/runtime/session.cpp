@@ -109,8 +109,10 @@ Plan& Session::plan(const std::vector<Shape>& shapes) {
   return *plans_.front().second;
 }
 
-std::unique_ptr<Plan> Session::new_plan(const std::vector<Shape>& shapes) const {
-  return std::make_unique<Plan>(graph_, shapes, opts_);
+std::unique_ptr<Plan> Session::new_plan(const std::vector<Shape>& shapes, int threads) const {
+  SessionOptions o = opts_;
+  if (threads > 0) o.threads = threads;
+  return std::make_unique<Plan>(graph_, shapes, o);
 }
 
 std::vector<Tensor> Session::run(const std::vector<Tensor>& inputs) {

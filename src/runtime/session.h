@@ -30,7 +30,8 @@ class Session {
   Plan& plan(const std::vector<Shape>& input_shapes);
   // A new plan of its own, for one more concurrent executor (a stream): it shares the
   // reordered weights with the others but has its own activation buffers. Thread-safe.
-  std::unique_ptr<Plan> new_plan(const std::vector<Shape>& input_shapes) const;
+  // `threads` > 0 overrides the session's intra-op thread count for this plan.
+  std::unique_ptr<Plan> new_plan(const std::vector<Shape>& input_shapes, int threads = 0) const;
   // Concrete shapes for the declared inputs, dynamic dims replaced by `dynamic_dim`.
   std::vector<Shape> default_input_shapes(int64_t dynamic_dim = 1) const;
 

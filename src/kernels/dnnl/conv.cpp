@@ -35,7 +35,7 @@ memory::desc weight_source_desc(const Shape& w, int64_t group, bool transposed) 
 
 class ConvKernel : public PrimKernel {
  public:
-  ConvKernel(const CompileCtx& c, bool transposed) {
+  ConvKernel(const CompileCtx& c, bool transposed, bool winograd) {
     const Shape& x = c.in_shapes[0];
     const Shape& w = c.in_shapes[1];
     int sp = (int)x.size() - 2;
@@ -63,7 +63,8 @@ class ConvKernel : public PrimKernel {
     auto prop = dnnl::prop_kind::forward_inference;
     dnnl::primitive_desc_base pd;
     if (!transposed) {
-      dnnl::convolution_forward::desc d(prop, dnnl::algorithm::convolution_direct, src_any, w_any, b_md, dst_md,
+      auto calg = winograd ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
+      dnnl::convolution_forward::desc d(prop, calg, src_any, w_any, b_md, dst_md,
                                         strides, dil, pl, pr);
       dnnl::convolution_forward::primitive_desc cpd(d, attr, engine());
       set_primitive(c, dnnl::convolution_forward(cpd), cpd);
@@ -132,8 +133,16 @@ class ConvKernel : public PrimKernel {
 std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
   if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
   if (c.in_shapes[0].size() < 3 || c.in_shapes[0].size() > 5) return nullptr;
+  // Winograd first where oneDNN has it (3x3, stride 1, fp32): 2.25x fewer multiplies,
+  // error well inside the parity tolerance; everything else runs direct.
+  if (!transposed && c.winograd && !c.bf16) {
+    try {
+      return std::make_unique<ConvKernel>(c, transposed, true);
+    } catch (const dnnl::error&) {
+    }
+  }
   try {
-    return std::make_unique<ConvKernel>(c, transposed);
+    return std::make_unique<ConvKernel>(c, transposed, false);
   } catch (const dnnl::error&) {
     return nullptr;  // a configuration oneDNN does not implement: the reference runs
   }
