@@ -5,7 +5,8 @@
 //
 //   node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [--input ...]
 //        [--output-dir DIR] [--threads N] [--opt all|disable]
-//        [--bench-iters K [--warmup W]]
+//        [--bench-iters K | --bench-seconds S] [--warmup W] [--warmup-seconds S]
+//        [--batch B]
 //
 // - A model with a single input also accepts `--input FILE.npy`.
 // - NPY: format versions 1, 2 and 3, C order, little-endian dtypes
@@ -17,9 +18,16 @@
 //   execution, graph optimisation level 'all' ('disabled' with --opt disable).
 // - --bench-iters K: after W warm-up runs (default 3), K runs are timed one by one and a
 //   single JSON line is printed on stdout:
-//   {"median_ms","p90_ms","min_ms","max_ms","mean_ms","iters","warmup","threads","rss_mb","max_rss_mb"}
+//   {"median_ms","p90_ms","min_ms","max_ms","mean_ms","iters","warmup","batch","threads","rss_mb","max_rss_mb"}
+//   (warmup: the warm-up runs done; batch: the first input's first dimension)
 //   rss_mb is the largest process.memoryUsage().rss seen after session creation and after
 //   every run; max_rss_mb is the OS's peak resident set size of the whole process.
+// - --bench-seconds S: like --bench-iters, but runs are timed until S seconds have passed
+//   (at least --bench-iters runs, default 1); --warmup-seconds S likewise keeps warming up
+//   until S seconds have passed (after at least --warmup runs).
+// - --batch B: every input's first (batch) dimension becomes B: the NPY's samples are
+//   taken in order and repeated cyclically (B=1 keeps the first sample, B=8 from a batch-2
+//   file repeats it four times). For models with a dynamic batch axis.
 // - Errors: one line on stderr, exit code 1.
 //
 // onnxruntime-node is looked up in <repo>/third_party/ort/node_modules (installed by
@@ -32,13 +40,16 @@ const path = require('path');
 
 const USAGE = `usage: node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [--input ...]
            [--output-dir DIR] [--threads N] [--opt all|disable]
-           [--bench-iters K [--warmup W]]
+           [--bench-iters K | --bench-seconds S] [--warmup W] [--warmup-seconds S] [--batch B]
   --input NAME=FILE.npy  feed FILE.npy to the model input NAME (FILE.npy alone: single-input model)
   --output-dir DIR       write every output to DIR/<output name>.npy
   --threads N            intra-op threads (default 1)
   --opt all|disable      ONNX Runtime graph optimisations (default all)
   --bench-iters K        time K runs and print one JSON line of statistics
+  --bench-seconds S      like --bench-iters, timing runs until S seconds have passed
   --warmup W             untimed runs before the timed ones (default 3)
+  --warmup-seconds S     keep warming up until S seconds have passed (after W runs)
+  --batch B              resize every input's first dimension to B (samples repeated cyclically)
 example:
   node scripts/ort_run.js model.onnx --input input=x.npy --output-dir out/`;
 
@@ -194,7 +205,10 @@ function safeFileName(name) {
 
 // ---------------------------------------------------------------- command line
 function parseArgs(argv) {
-  const opts = { model: null, inputs: [], outputDir: null, threads: 1, opt: 'all', benchIters: 0, warmup: 3 };
+  const opts = {
+    model: null, inputs: [], outputDir: null, threads: 1, opt: 'all', benchIters: 0, warmup: 3,
+    benchSeconds: 0, warmupSeconds: 0, batch: 0,
+  };
   const needValue = (i, flag) => {
     if (i + 1 >= argv.length) fail(`${flag} needs a value`);
     return argv[i + 1];
@@ -202,6 +216,10 @@ function parseArgs(argv) {
   const intArg = (v, flag, min) => {
     if (!/^\d+$/.test(v) || parseInt(v, 10) < min) fail(`${flag} needs an integer >= ${min}, got '${v}'`);
     return parseInt(v, 10);
+  };
+  const secondsArg = (v, flag) => {
+    if (!/^\d+(\.\d*)?$|^\.\d+$/.test(v)) fail(`${flag} needs a number of seconds >= 0, got '${v}'`);
+    return parseFloat(v);
   };
   for (let i = 0; i < argv.length; i++) {
     let a = argv[i];
@@ -248,6 +266,16 @@ function parseArgs(argv) {
       case '--warmup':
         opts.warmup = intArg(value(a), a, 0);
         break;
+      case '--bench-seconds':
+        opts.benchSeconds = secondsArg(value(a), a);
+        if (opts.benchSeconds <= 0) fail(`${a} must be > 0`);
+        break;
+      case '--warmup-seconds':
+        opts.warmupSeconds = secondsArg(value(a), a);
+        break;
+      case '--batch':
+        opts.batch = intArg(value(a), a, 1);
+        break;
       default:
         if (a.startsWith('-') && a !== '-') fail(`unknown option '${argv[i]}' (see --help)`);
         if (opts.model !== null) fail(`unexpected argument '${a}' (model already given as '${opts.model}')`);
@@ -256,6 +284,7 @@ function parseArgs(argv) {
   }
   if (opts.model === null) fail('no model given (see --help)');
   if (opts.inputs.length === 0) fail('no --input given (see --help)');
+  if (opts.benchSeconds && !opts.benchIters) opts.benchIters = 1;
   return opts;
 }
 
@@ -283,6 +312,21 @@ function resolveInputs(specs, inputNames) {
   const missing = inputNames.filter((n) => !feeds.has(n));
   if (missing.length) fail(`no --input for model input(s) ${missing.join(', ')}`);
   return feeds;
+}
+
+// A tensor whose first dimension is `batch`: samples taken in order, repeated cyclically.
+function withBatch(ort, tensor, batch, name) {
+  const dims = tensor.dims.map(Number);
+  if (dims.length === 0 || dims[0] === 0) fail(`--batch: input '${name}' has no samples to repeat (shape [${dims.join(', ')}])`);
+  if (dims[0] === batch) return tensor;
+  const per = dims.slice(1).reduce((a, b) => a * b, 1);
+  const src = tensor.data;
+  const out = new src.constructor(batch * per);
+  for (let b = 0; b < batch; b++) {
+    const s = (b % dims[0]) * per;
+    out.set(src.subarray(s, s + per), b * per);
+  }
+  return new ort.Tensor(tensor.type, out, [batch, ...dims.slice(1)]);
 }
 
 // ---------------------------------------------------------------- statistics
@@ -321,7 +365,10 @@ async function main() {
   }
   const fileOf = resolveInputs(opts.inputs, session.inputNames);
   const feeds = {};
-  for (const [name, file] of fileOf) feeds[name] = readNpy(ort, file);
+  for (const [name, file] of fileOf) {
+    feeds[name] = readNpy(ort, file);
+    if (opts.batch) feeds[name] = withBatch(ort, feeds[name], opts.batch, name);
+  }
 
   const run = async () => {
     try {
@@ -352,12 +399,17 @@ async function main() {
   if (opts.benchIters) {
     results = null;
     // The first run above counts as one warm-up run.
-    for (let i = 1; i < opts.warmup; i++) {
+    const warmStart = process.hrtime.bigint();
+    const elapsedS = (since) => Number(process.hrtime.bigint() - since) / 1e9;
+    let warm = 1;
+    while (warm < opts.warmup || (opts.warmupSeconds && elapsedS(warmStart) < opts.warmupSeconds)) {
       await run();
       rssMax = Math.max(rssMax, process.memoryUsage().rss);
+      warm++;
     }
     const times = [];
-    for (let i = 0; i < opts.benchIters; i++) {
+    const benchStart = process.hrtime.bigint();
+    while (times.length < opts.benchIters || (opts.benchSeconds && elapsedS(benchStart) < opts.benchSeconds)) {
       const t0 = process.hrtime.bigint();
       await run();
       const t1 = process.hrtime.bigint();
@@ -365,7 +417,9 @@ async function main() {
       rssMax = Math.max(rssMax, process.memoryUsage().rss);
     }
     const report = summarize(times);
-    report.warmup = opts.warmup;
+    report.warmup = warm;
+    const firstDims = Object.values(feeds)[0].dims;
+    if (firstDims.length) report.batch = Number(firstDims[0]);
     report.threads = opts.threads;
     report.rss_mb = Math.round((rssMax / (1024 * 1024)) * 10) / 10;
     report.max_rss_mb = Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10; // maxRSS is in KiB

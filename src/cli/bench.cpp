@@ -19,6 +19,8 @@ namespace {
 
 struct BenchArgs {
   std::string model, precision = "fp32", json;
+  bool no_winograd = false;
+  bool no_autotune = false, verbose = false;
   BenchOptions o;
 };
 
@@ -71,9 +73,15 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--seed", a->o.seed, "Seed of the random input")->capture_default_str();
   cmd->add_option("--json", a->json, "Write the report as JSON to this file");
   cmd->add_flag("--profile", a->o.profile, "Time every node (stream 0) and list the costliest");
+  cmd->add_flag("--no-winograd", a->no_winograd, "Run 3x3 convolutions direct only");
+  cmd->add_flag("--verbose", a->verbose, "Log graph passes, kernel choices and thread tuning");
+  cmd->add_flag("--no-autotune", a->no_autotune, "Use every thread for every step (no per-step timing)");
   cmd->callback([a] {
     SessionOptions so;
     so.precision = a->precision == "bf16" ? Precision::bf16 : Precision::fp32;
+    so.winograd = !a->no_winograd;
+    so.autotune_threads = !a->no_autotune;
+    so.verbose = a->verbose;
     Session s = Session::load(a->model, so);
     std::cerr << "bench: " << a->model << ", " << a->o.streams << " stream(s), warm-up " << a->o.warmup_s
               << " s, then " << a->o.duration_s << " s\n";

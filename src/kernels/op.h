@@ -74,6 +74,7 @@ using Layout = dnnl_memory_desc_t;
 inline Layout plain_layout() { return Layout{}; }
 inline bool is_plain(const Layout& l) { return l.ndims == 0; }
 size_t layout_bytes(const Layout& l);  // buffer size a non-plain layout needs
+bool same_layout(const Layout& a, const Layout& b);
 
 // Scratch memory shared by all kernels of a plan (they run one at a time): each kernel
 // reserves what it needs while compiling; the plan allocates the maximum once.
@@ -94,6 +95,9 @@ class Scratch {
 struct PostOp {
   const Node* node = nullptr;
   float clip_lo = 0, clip_hi = 0;
+  // An Add of this constant right after a MatMul/Gemm (a Linear layer's bias, shape [N]
+  // along the last dim): it becomes the matmul's bias argument.
+  const Tensor* bias = nullptr;
 };
 
 // Clip's bounds from attributes (opset < 11) or constant inputs; false when an input

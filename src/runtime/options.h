@@ -12,6 +12,10 @@ struct SessionOptions {
   bool fast_kernels = true;            // use oneDNN kernels where one fits; false = reference only
   Precision precision = Precision::fp32;
   std::set<std::string> disabled_passes;  // names from pass_list()
+  // With threads > 1, time each step at the full thread count and at one thread when the
+  // plan is compiled and keep the faster: small steps lose more to waking threads than
+  // they gain. Adds a few runs of the model to compile time.
+  bool autotune_threads = true;
   bool winograd = true;                // let 3x3 stride-1 convolutions use Winograd
   bool fuse = true;                    // fuse activations/residual adds into the op before them
   // Values that must stay materialised in the ONNX layout so observers can read them

@@ -1,11 +1,15 @@
 #include "runtime/plan.h"
 
+#include "runtime/model_info.h"
+
+
 #include <omp.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 
 namespace rg {
 namespace {
@@ -45,8 +49,10 @@ Plan::Plan(const Graph& g, const std::vector<Shape>& input_shapes, const Session
   // thread count the plan will run with (a stream's own), not the caller's.
   int prev = omp_get_max_threads();
   if (opts_.threads > 0) omp_set_num_threads(opts_.threads);
+  threads_ = omp_get_max_threads();
   try {
     build(input_shapes);
+    if (threads_ > 1 && opts_.autotune_threads) autotune_threads();
   } catch (...) {
     omp_set_num_threads(prev);
     throw;
@@ -155,6 +161,18 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       auto p = producers_.find(other);
       if (p != producers_.end() && p->second > ni) break;
       chain.push_back({&c});
+    } else if (c.op_type == "Add" && c.domain.empty() && chain.empty() && c.inputs.size() == 2 &&
+               (head.op_type == "MatMul" || (head.op_type == "Gemm" && !head.has_input(2)))) {
+      // A constant bias along the last dim joins the matmul.
+      const std::string& other = c.inputs[0] == cur ? c.inputs[1] : c.inputs[0];
+      int os = slot_of(other);
+      if (c.inputs[0] == c.inputs[1] || os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32 ||
+          out_shape.empty() || slots_[os].value.numel() != out_shape.back() ||
+          slots_[os].shape.size() > out_shape.size())
+        break;
+      PostOp po{&c};
+      po.bias = &slots_[os].value;
+      chain.push_back(po);
     } else if (fusible_activation(c) && c.inputs[0] == cur) {
       PostOp po{&c};
       if (c.op_type == "Clip") {
@@ -248,7 +266,7 @@ void Plan::plan_node(int ni) {
         cc.in_values.resize(ic.in_values.size());
         cc.in_layouts.resize(ic.in_types.size());
         for (const auto& p : ch)
-          if (p.node->op_type == "Add") {  // the residual joins as the last input
+          if (p.node->op_type == "Add" && !p.bias) {  // the residual joins as the last input
             const std::string& other = p.node->inputs[0] == n.outputs[0] ? p.node->inputs[1] : p.node->inputs[0];
             int s = slot_of(other);
             cc.in_types.push_back(slots_[s].type);
@@ -263,13 +281,15 @@ void Plan::plan_node(int ni) {
         chain.clear();
         st.fast = with_chain(chain);
       }
+      // Kept so autotuning can rebuild the kernel for another thread count.
+      if (st.fast) st.compile = std::make_unique<CompileCtx>(cc);
     }
   }
   if (!chain.empty()) {
     for (const auto& p : chain) {
       st.fused.push_back(p.node);
       absorbed_[&*p.node - &graph_.nodes[0]] = true;
-      if (p.node->op_type == "Add") {
+      if (p.node->op_type == "Add" && !p.bias) {
         const std::string& other = p.node->inputs[0] == n.outputs[0] ? p.node->inputs[1] : p.node->inputs[0];
         st.in.push_back(slot_of(other));
       }
@@ -323,10 +343,30 @@ void Plan::allocate() {
   for (int s : output_slots_) last[s] = n_steps;  // read by run() after the last step
   std::vector<bool> is_input(slots_.size(), false);
   for (int s : input_slots_) is_input[s] = true;
+  auto arena_slot = [&](int s) {
+    const Slot& sl = slots_[s];
+    return !(sl.is_const || !sl.shape_known || sl.value.defined() || is_input[s] || first[s] < 0);
+  };
+  // In-place residual adds: a Conv+Add step whose residual is read by nobody later writes
+  // its result over the residual (the sum post-op adds to what is already there), which
+  // saves copying the residual into a fresh buffer.
+  std::vector<int> alias(slots_.size(), -1);
+  for (int i = 0; i < n_steps; i++) {
+    const Step& st = steps_[i];
+    if (st.fused.empty() || st.fused.front()->op_type != "Add" || !st.fast || st.out.empty()) continue;
+    int r = st.in.back(), o = st.out[0];
+    if (r < 0 || o < 0 || !arena_slot(r) || !arena_slot(o) || last[r] != i || slots_[r].type != slots_[o].type ||
+        slots_[r].shape != slots_[o].shape || !same_layout(slots_[r].layout, slots_[o].layout))
+      continue;
+    int root = r;
+    while (alias[root] >= 0) root = alias[root];
+    alias[o] = root;
+    last[root] = std::max(last[root], last[o]);
+  }
   std::vector<Interval> iv;
   for (size_t s = 0; s < slots_.size(); s++) {
     const Slot& sl = slots_[s];
-    if (sl.is_const || !sl.shape_known || sl.value.defined() || is_input[s] || first[s] < 0) continue;
+    if (!arena_slot((int)s) || alias[s] >= 0) continue;
     size_t bytes = (size_t)shape_numel(sl.shape) * dtype_size(sl.type);
     if (!is_plain(sl.layout)) bytes = std::max(bytes, layout_bytes(sl.layout));
     bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
@@ -353,9 +393,17 @@ void Plan::allocate() {
     placed.push_back(i);
   }
   arena_ = aligned_buffer(total);
+  std::vector<size_t> offset(slots_.size(), 0);
   for (const auto& v : iv) {
     Slot& sl = slots_[v.slot];
+    offset[v.slot] = v.offset;
     sl.value = Tensor::wrap(sl.type, sl.shape, static_cast<char*>(arena_.get()) + v.offset, arena_);
+  }
+  for (size_t s = 0; s < slots_.size(); s++) {
+    if (alias[s] < 0) continue;
+    int root = alias[s];
+    Slot& sl = slots_[s];
+    sl.value = Tensor::wrap(sl.type, sl.shape, static_cast<char*>(arena_.get()) + offset[root], arena_);
   }
   activation_bytes_ = total;
   scratch_.get();
@@ -364,6 +412,67 @@ void Plan::allocate() {
     for (int s : st.in) st.ctx->in.push_back(s < 0 ? nullptr : &slots_[s].value);
     for (int s : st.out) st.ctx->out.push_back(s < 0 ? nullptr : &slots_[s].value);
   }
+}
+
+// Picks which steps run on one thread by timing the whole plan (zeroed inputs). Waking a
+// second thread costs tens of microseconds on some machines (virtualised, SMT siblings):
+// more than small convolutions and matmuls gain from it, while big ones still profit.
+// Steps below a FLOP threshold get one thread; a handful of thresholds are timed end to
+// end, because a step's cost depends on its neighbours (threads asleep or spinning).
+// oneDNN fixes its work split when a primitive is created, so each fast step gets a
+// second kernel built for one thread; the losing kernel of each pair is dropped.
+void Plan::autotune_threads() {
+  using Clock = std::chrono::steady_clock;
+  const size_t n = steps_.size();
+  std::vector<std::unique_ptr<Kernel>> multi(n), single(n);
+  std::vector<double> flops(n, 0);
+  for (size_t i = 0; i < n; i++) {
+    Step& st = steps_[i];
+    if (st.dynamic || !st.node) continue;
+    std::vector<Shape> ins, outs;
+    for (int k : st.in) ins.push_back(k < 0 ? Shape{} : slots_[k].shape);
+    for (int k : st.out) outs.push_back(k < 0 ? Shape{} : slots_[k].shape);
+    flops[i] = (double)node_flops(*st.node, ins, outs);
+    if (st.compile) {
+      omp_set_num_threads(1);
+      single[i] = find_fast(st.node->op_type)->make(*st.compile);
+      multi[i] = std::move(st.fast);
+    }
+  }
+  omp_set_num_threads(threads_);
+  std::vector<Tensor> zeros;
+  for (int k : input_slots_) zeros.emplace_back(slots_[k].type, slots_[k].shape, true);
+  std::memset(arena_.get(), 0, activation_bytes_);
+  auto configure = [&](double threshold) {
+    for (size_t i = 0; i < n; i++) {
+      Step& st = steps_[i];
+      if (st.dynamic || !st.node) continue;
+      bool one = flops[i] < threshold && (!multi[i] || single[i]);
+      st.threads = one ? 1 : 0;
+      if (multi[i] || single[i]) st.fast = one ? std::move(single[i]) : std::move(multi[i]);
+    }
+  };
+  auto unconfigure = [&]() {
+    for (size_t i = 0; i < n; i++)
+      if (multi[i] || single[i]) (steps_[i].threads ? single[i] : multi[i]) = std::move(steps_[i].fast);
+  };
+  const double thresholds[] = {0, 1e6, 3e6, 1e7, 3e7, 1e8, 1e30};
+  double best_t = 0;
+  int64_t best = INT64_MAX;
+  for (double t : thresholds) {
+    configure(t);
+    int64_t fastest = INT64_MAX;
+    for (int r = 0; r < 7; r++) {
+      auto t0 = Clock::now();
+      execute(zeros);
+      if (r >= 2) fastest = std::min<int64_t>(fastest, (Clock::now() - t0).count());
+    }
+    unconfigure();
+    if (opts_.verbose) std::fprintf(stderr, "autotune: one thread below %.0e FLOPs: %.3f ms\n", t, fastest / 1e6);
+    if (fastest < best) best = fastest, best_t = t;
+  }
+  configure(best_t);
+  tuned_threshold_ = best_t;
 }
 
 void Plan::infer_dynamic(Step& s) {
@@ -409,10 +518,13 @@ void Plan::set_profiling(bool on) {
 
 void Plan::execute(const std::vector<Tensor>& inputs) {
   RG_ASSERT(inputs.size() == input_slots_.size());
-  if (opts_.threads > 0) omp_set_num_threads(opts_.threads);  // per calling thread (streams)
+  omp_set_num_threads(threads_);  // per calling thread (streams)
   for (size_t i = 0; i < inputs.size(); i++) slots_[input_slots_[i]].value = inputs[i];
+  int cur = threads_;
   for (size_t i = 0; i < steps_.size(); i++) {
     Step& s = steps_[i];
+    int want = s.threads ? s.threads : threads_;
+    if (want != cur) omp_set_num_threads(cur = want);
     auto t0 = profiling_ ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
     if (s.dynamic) infer_dynamic(s);
     if (s.fast) s.fast->run(*s.ctx);
@@ -424,6 +536,7 @@ void Plan::execute(const std::vector<Tensor>& inputs) {
         for (int o : s.out)
           if (o == ob.first) ob.second(slots_[o].name, slots_[o].value);
   }
+  if (cur != threads_) omp_set_num_threads(threads_);
   wait_fast_kernels();
   if (profiling_) profiled_runs_++;
   for (int s : input_slots_)

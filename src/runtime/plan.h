@@ -34,6 +34,8 @@ struct Step {
   std::vector<int> in, out;      // slot indices, -1 for omitted optional values
   std::vector<const Node*> fused;  // nodes folded into this step (activations, residual Add)
   bool dynamic = false;            // shapes known only at run time
+  int threads = 0;                 // 1 when timing showed one thread is faster; 0 = the plan's
+  std::unique_ptr<CompileCtx> compile;  // how the fast kernel was built (to rebuild it)
   std::unique_ptr<KernelCtx> ctx;
 };
 
@@ -62,6 +64,8 @@ class Plan {
   void set_profiling(bool on);
   const std::vector<int64_t>& step_ns() const { return step_ns_; }  // cumulative, per step
   int64_t profiled_runs() const { return profiled_runs_; }
+  // FLOPs below which autotuning put a step on one thread (0: none, huge: all).
+  double single_thread_below() const { return tuned_threshold_; }
 
   const Graph& graph() const { return graph_; }
   const std::vector<Step>& steps() const { return steps_; }
@@ -81,6 +85,7 @@ class Plan {
   std::vector<PostOp> fusion_chain(int ni, const InferCtx& ic);
   int plain_twin(int slot);
   void allocate();
+  void autotune_threads();
   void infer_dynamic(Step& s);
 
   Graph graph_;
@@ -96,6 +101,8 @@ class Plan {
   std::vector<bool> absorbed_;  // nodes fused into an earlier step
   Scratch scratch_;
   std::shared_ptr<void> arena_;
+  int threads_ = 1;  // the plan's intra-op threads (resolved)
+  double tuned_threshold_ = 0;  // steps below this many FLOPs run on one thread
   bool profiling_ = false;
   std::vector<int64_t> step_ns_;
   int64_t profiled_runs_ = 0;

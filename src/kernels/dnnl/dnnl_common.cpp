@@ -6,6 +6,10 @@
 
 namespace rg {
 size_t layout_bytes(const Layout& l) { return dnnl_memory_desc_get_size(&l); }
+bool same_layout(const Layout& a, const Layout& b) {
+  if (is_plain(a) || is_plain(b)) return is_plain(a) && is_plain(b);
+  return dnnl_memory_desc_equal(&a, &b) != 0;
+}
 void wait_fast_kernels() { dnnl_util::stream().wait(); }
 
 std::string fast_isa() {
@@ -110,7 +114,7 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, dnnl::post_ops& po, bool& 
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
     if (p.node->op_type == "Add") {
-      if (!sum_ok || k != 0) return false;  // sum must come first: dst = op(src) + residual
+      if (p.bias || !sum_ok || k != 0) return false;  // a bias Add is the kernel's to take  // sum must come first: dst = op(src) + residual
       po.append_sum(1.f);
       has_sum = true;
       continue;

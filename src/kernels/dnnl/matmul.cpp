@@ -38,15 +38,22 @@ class MatMulKernel : public PrimKernel {
     memory::desc dst = plain_desc(out, dt::f32);
     memory::desc bias_md;
     if (bias) {
-      Shape bs = bias->shape();
-      bs.insert(bs.begin(), out.size() - bs.size(), 1);
+      Shape bs(out.size(), 1);  // per output column, or Gemm's [M, N] / [1, N] / [M, 1]
+      if (bias->numel() != out.back()) {
+        bs = bias->shape();
+        bs.insert(bs.begin(), out.size() - bs.size(), 1);
+      } else {
+        bs.back() = out.back();
+      }
       bias_t_ = Tensor(DType::f32, bs);
       scale_bias();
       bias_md = plain_desc(bs, dt::f32);
     }
     dnnl::post_ops po;
     bool sum = false;
-    if (!build_post_ops(c, false, po, sum)) throw dnnl::error(dnnl_unimplemented, "post-ops");
+    CompileCtx rest = c;  // post-ops after a fused bias Add
+    if (!rest.post_ops.empty() && rest.post_ops[0].bias) rest.post_ops.erase(rest.post_ops.begin());
+    if (!build_post_ops(rest, false, po, sum)) throw dnnl::error(dnnl_unimplemented, "post-ops");
     dnnl::primitive_attr attr = base_attr(c.bf16);
     if (alpha != 1.f) attr.set_output_scales(0, {alpha});
     attr.set_post_ops(po);
@@ -95,6 +102,11 @@ class MatMulKernel : public PrimKernel {
   memory dst_;
 };
 
+// The bias of a fused `Add` right after the matmul, or null.
+const Tensor* fused_bias(const CompileCtx& c) {
+  return !c.post_ops.empty() && c.post_ops[0].bias ? c.post_ops[0].bias : nullptr;
+}
+
 std::unique_ptr<Kernel> make_matmul(const CompileCtx& c) {
   if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
   Shape a = c.in_shapes[0], b = c.in_shapes[1];
@@ -125,7 +137,7 @@ std::unique_ptr<Kernel> make_matmul(const CompileCtx& c) {
     out = {rows, out[r - 1]};
   }
   try {
-    return std::make_unique<MatMulKernel>(c, a, false, b, false, out, 1.f, nullptr, 1.f);
+    return std::make_unique<MatMulKernel>(c, a, false, b, false, out, 1.f, fused_bias(c), 1.f);
   } catch (const dnnl::error&) {
     return nullptr;
   }
@@ -149,8 +161,14 @@ std::unique_ptr<Kernel> make_gemm(const CompileCtx& c) {
     if ((cs[0] != 1 && cs[0] != out[0]) || (cs[1] != 1 && cs[1] != out[1])) return nullptr;
   }
   Shape a = c.in_shapes[0], b = c.in_shapes[1];
+  float bias_scale = alpha != 0.f ? beta / alpha : 0.f;
+  if (!bias && fused_bias(c)) {
+    bias = fused_bias(c);  // added after alpha * A * B, so it too is pre-divided by alpha
+    if (alpha == 0.f) return nullptr;
+    bias_scale = 1.f / alpha;
+  }
   try {
-    return std::make_unique<MatMulKernel>(c, a, ta, b, tb, out, alpha, bias, alpha != 0.f ? beta / alpha : 0.f);
+    return std::make_unique<MatMulKernel>(c, a, ta, b, tb, out, alpha, bias, bias_scale);
   } catch (const dnnl::error&) {
     return nullptr;
   }
