@@ -60,6 +60,7 @@ ModelInfo inspect_model(const Graph& g, const SessionOptions& o) {
       for (int i : st.in) ins.push_back(i < 0 ? Shape{} : p.slots()[i].shape);
       for (int i : st.out) outs.push_back(i < 0 ? Shape{} : p.slots()[i].shape);
       if (st.node) mi.flops += node_flops(*st.node, ins, outs);
+      for (const Node* f : st.fused) mi.flops += node_flops(*f, {outs[0]}, {outs[0]});  // element-wise
       mi.kernel_impls[st.fast ? st.fast->impl() : "ref"]++;
       mi.fused_nodes += (int64_t)st.fused.size();
     }

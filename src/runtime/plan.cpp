@@ -424,6 +424,10 @@ void Plan::allocate() {
 void Plan::autotune_threads() {
   using Clock = std::chrono::steady_clock;
   const size_t n = steps_.size();
+  // Zeroed inputs stand in for real ones; where data decides shapes (a shape tensor fed as
+  // an input), zeros are not a valid stand-in, so such plans are left untuned.
+  for (const auto& st : steps_)
+    if (st.dynamic) return;
   std::vector<std::unique_ptr<Kernel>> multi(n), single(n);
   std::vector<double> flops(n, 0);
   for (size_t i = 0; i < n; i++) {
@@ -462,10 +466,14 @@ void Plan::autotune_threads() {
   for (double t : thresholds) {
     configure(t);
     int64_t fastest = INT64_MAX;
-    for (int r = 0; r < 7; r++) {
-      auto t0 = Clock::now();
-      execute(zeros);
-      if (r >= 2) fastest = std::min<int64_t>(fastest, (Clock::now() - t0).count());
+    try {
+      for (int r = 0; r < 7; r++) {
+        auto t0 = Clock::now();
+        execute(zeros);
+        if (r >= 2) fastest = std::min<int64_t>(fastest, (Clock::now() - t0).count());
+      }
+    } catch (const Error&) {
+      fastest = INT64_MAX;  // a kernel rejected the zeroed data (e.g. an index): untuned
     }
     unconfigure();
     if (opts_.verbose) std::fprintf(stderr, "autotune: one thread below %.0e FLOPs: %.3f ms\n", t, fastest / 1e6);
