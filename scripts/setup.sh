@@ -14,7 +14,7 @@ APT_PACKAGES=(
   python3 python3-numpy python3-torch python3-torchvision python3-onnx
   libopenblas0-pthread
   clang-14 libclang-rt-14-dev
-  zlib1g-dev libpng-dev libjpeg-dev
+  zlib1g-dev libpng-dev libjpeg-dev libssl-dev
   libcpp-httplib-dev
   hyperfine
 )

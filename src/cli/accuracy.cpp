@@ -1,6 +1,4 @@
 // rangeguard accuracy MODEL --data D [--labels L] [--top-k K] [--batch B] [--json F] ...
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -9,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/common.h"
 #include "runtime/evaluate.h"
 
 namespace rg::cli {
@@ -20,36 +19,6 @@ struct AccuracyArgs {
   int threads = 0;
   std::string precision = "fp32";
   ImageOptions img;
-};
-
-// A one-line bar on stderr, drawn only on a terminal and only once a run has taken
-// more than ~2 s (short runs stay quiet; logs and pipes never see carriage returns).
-class ProgressBar {
- public:
-  ProgressBar() : tty_(isatty(STDERR_FILENO)), start_(Clock::now()), last_(start_) {}
-  ~ProgressBar() {
-    if (shown_) std::fputs("\n", stderr);
-  }
-  void update(int64_t done, int64_t total) {
-    if (!tty_) return;
-    auto now = Clock::now();
-    double elapsed = std::chrono::duration<double>(now - start_).count();
-    bool finished = done == total;
-    if (elapsed < 2 || (!finished && std::chrono::duration<double>(now - last_).count() < 0.1)) return;
-    last_ = now;
-    shown_ = true;
-    constexpr int kWidth = 30;
-    int fill = (int)(kWidth * done / std::max<int64_t>(total, 1));
-    std::fprintf(stderr, "\r[%s%s] %lld/%lld samples, %.0f/s", std::string((size_t)fill, '#').c_str(),
-                 std::string((size_t)(kWidth - fill), '.').c_str(), (long long)done, (long long)total,
-                 done / elapsed);
-    std::fflush(stderr);
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  bool tty_, shown_ = false;
-  Clock::time_point start_, last_;
 };
 
 std::string class_label(const std::vector<std::string>& names, size_t c) {
@@ -134,15 +103,7 @@ void add_accuracy(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Intra-op threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--precision", a->precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->add_option("--json", a->json, "Also write the report as JSON to this file ('-': JSON on stdout instead of text)");
-  auto* g = cmd->add_option_group("image folder preprocessing");
-  g->add_option("--resize", a->img.resize, "Resize the shorter side to this many pixels (bilinear)");
-  g->add_option("--crop", a->img.crop, "Centre-crop to this square size");
-  g->add_option("--scale", a->img.scale, "Multiply pixels (0..255) by this first");
-  g->add_option("--mean", a->img.mean, "Per-channel mean to subtract after scaling: a,b,c or one value")->delimiter(',');
-  g->add_option("--std", a->img.std, "Per-channel divisor after the mean: a,b,c or one value")->delimiter(',');
-  g->add_flag("--nhwc", a->img.nhwc, "Samples as [H, W, C] instead of [C, H, W]");
-  g->add_flag("--grayscale", a->img.grayscale, "Decode to one channel");
-  g->add_flag("--bgr", a->img.bgr, "Channel order BGR instead of RGB");
+  add_image_options(cmd, a->img);
   cmd->callback([a] {
     EvalOptions eo;
     eo.batch = a->batch;

@@ -9,5 +9,7 @@ void add_info(CLI::App& app);
 void add_run(CLI::App& app);
 void add_accuracy(CLI::App& app);
 void add_bench(CLI::App& app);
+void add_calibrate(CLI::App& app);
+void add_protect(CLI::App& app);
 
 }  // namespace rg::cli

@@ -14,6 +14,8 @@ int main(int argc, char** argv) {
   rg::cli::add_run(app);
   rg::cli::add_accuracy(app);
   rg::cli::add_bench(app);
+  rg::cli::add_calibrate(app);
+  rg::cli::add_protect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

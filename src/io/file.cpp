@@ -6,6 +6,8 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include <openssl/sha.h>
+
 #include "core/error.h"
 
 namespace rg {
@@ -28,6 +30,14 @@ void write_file(const std::string& path, const std::string& bytes) {
   if (!f) fail(ErrorCode::io, "cannot write '{}': {}", path, std::strerror(errno));
   f.write(bytes.data(), (std::streamsize)bytes.size());
   if (!f) fail(ErrorCode::io, "cannot write '{}'", path);
+}
+
+std::string sha256_hex(const std::string& bytes) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), md);
+  std::string hex;
+  for (unsigned char c : md) hex += fmt::format("{:02x}", c);
+  return hex;
 }
 
 bool file_exists(const std::string& path) {

@@ -3,7 +3,9 @@
 #include <cstring>
 #include <limits>
 
+#include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
+#include <onnx/shape_inference/implementation.h>
 
 #include "io/file.h"
 
@@ -309,6 +311,17 @@ std::string serialize_onnx(const Graph& g) {
 }
 
 void save_onnx(const Graph& g, const std::string& path) { write_file(path, serialize_onnx(g)); }
+
+void check_onnx(const Graph& g, bool full) {
+  onnx::ModelProto m;
+  if (!m.ParseFromString(serialize_onnx(g))) fail(ErrorCode::internal, "cannot re-read the exported model");
+  try {
+    onnx::checker::check_model(m);
+    if (full) onnx::shape_inference::InferShapes(m, onnx::OpSchemaRegistry::Instance(), {true, 1, false});
+  } catch (const std::exception& e) {
+    fail(ErrorCode::invalid_model, "the ONNX checker rejects the model: {}", e.what());
+  }
+}
 
 Tensor load_tensor_pb(const std::string& path, std::string* name) {
   std::string bytes = read_file(path);

@@ -17,6 +17,11 @@ Graph parse_onnx(const void* data, size_t size, const std::string& base_dir,
 void save_onnx(const Graph& g, const std::string& path);
 std::string serialize_onnx(const Graph& g);
 
+// Runs the ONNX checker on the exported form of `g` (with `full`, also strict shape and
+// type inference, as onnx.checker.check_model(full_check=True)); invalid_model with the
+// checker's message when it fails.
+void check_onnx(const Graph& g, bool full);
+
 // A TensorProto file (the ONNX backend tests' input_0.pb / output_0.pb).
 Tensor load_tensor_pb(const std::string& path, std::string* name = nullptr);
 

@@ -38,6 +38,7 @@ int remove_identity(Graph& g);
 int fold_constants(Graph& g, const Evaluator& eval);
 int fold_batchnorm(Graph& g);
 int recognize_activations(Graph& g);
+int recognize_range_guards(Graph& g);
 int remove_dead_nodes(Graph& g);
 
 }  // namespace rg

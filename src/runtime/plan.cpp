@@ -258,7 +258,9 @@ void Plan::plan_node(int ni) {
       cc.winograd = opts_.winograd;
       cc.scratch = &scratch_;
       const std::string& last = chain.empty() ? n.outputs[0] : chain.back().node->outputs[0];
-      cc.plain_output = graph_.is_graph_output(last) || opts_.keep_values.count(last);
+      // Kept values get a plain twin below instead: forcing a plain destination here could
+      // change the kernel oneDNN picks, and with it the rounding the observer sees.
+      cc.plain_output = graph_.is_graph_output(last);
       auto with_chain = [&](const std::vector<PostOp>& ch) {
         cc.post_ops = ch;
         cc.in_types.resize(ic.in_types.size());
@@ -514,7 +516,7 @@ void Plan::observe(const std::vector<std::string>& values, Observer fn) {
         fail(ErrorCode::invalid_input, "value '{}' is held in a oneDNN layout; list it in keep_values to observe it", v);
       s = slots_[s].plain_twin;
     }
-    observers_.emplace_back(s, fn);
+    observers_.push_back({s, v, fn});
   }
 }
 
@@ -542,7 +544,7 @@ void Plan::execute(const std::vector<Tensor>& inputs) {
     if (!observers_.empty())
       for (auto& ob : observers_)
         for (int o : s.out)
-          if (o == ob.first) ob.second(slots_[o].name, slots_[o].value);
+          if (o == ob.slot) ob.fn(ob.name, slots_[o].value);
   }
   if (cur != threads_) omp_set_num_threads(threads_);
   wait_fast_kernels();

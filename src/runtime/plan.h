@@ -59,6 +59,7 @@ class Plan {
   // Watches values by name. Only values listed in SessionOptions::keep_values (and graph
   // inputs/outputs) are guaranteed to exist; others may have been fused away.
   void observe(const std::vector<std::string>& values, Observer fn);
+  void clear_observers() { observers_.clear(); }
 
   // Per-step timing (off by default: it adds two clock reads per step).
   void set_profiling(bool on);
@@ -95,7 +96,12 @@ class Plan {
   std::map<std::string, int> slot_index_;
   std::vector<Step> steps_;
   std::vector<int> input_slots_, output_slots_;
-  std::vector<std::pair<int, Observer>> observers_;  // slot -> callback
+  struct Watch {
+    int slot;          // the value's slot, or its plain twin
+    std::string name;  // the name asked for (a twin's slot has its own)
+    Observer fn;
+  };
+  std::vector<Watch> observers_;
   std::unordered_map<std::string, std::vector<int>> consumers_;
   std::unordered_map<std::string, int> producers_;
   std::vector<bool> absorbed_;  // nodes fused into an earlier step

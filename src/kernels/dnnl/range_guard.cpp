@@ -1,0 +1,132 @@
+// Fast RangeGuard: clamp-or-zero and count in one vectorised pass, directly on the
+// layout the activation arrives in (plain, channels-last, or channel-blocked like
+// nChw16c) so range supervision never forces a layout conversion. It may run in place.
+#include <cmath>
+
+#include "kernels/dnnl/dnnl_common.h"
+#include "kernels/ops.h"
+
+namespace rg {
+namespace {
+
+using namespace dnnl_util;
+
+// One contiguous run with a single [lo, hi]. Returns the out-of-range count.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool zero) {
+  int64_t count = 0;
+  if (zero) {
+#pragma omp simd reduction(+ : count)
+    for (int64_t i = 0; i < n; i++) {
+      float v = x[i];
+      bool in = v >= lo && v <= hi;  // false for NaN
+      count += !in;
+      y[i] = in ? v : 0.f;
+    }
+  } else {
+#pragma omp simd reduction(+ : count)
+    for (int64_t i = 0; i < n; i++) {
+      float v = x[i];
+      bool in = v >= lo && v <= hi;
+      count += !in;
+      y[i] = in ? v : (v < lo ? lo : (v > hi ? hi : v));  // NaN stays NaN, as Clip
+    }
+  }
+  return count;
+}
+
+// Per-channel bounds with the channel index varying fastest in runs of `block` values:
+// channels-last (block = C) or channel-blocked (block = 8/16) layouts.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int64_t guard_block(const float* x, float* y, int64_t n, const float* lo, const float* hi, int64_t block,
+                    int64_t c_stride_blocks, int64_t channels, bool zero) {
+  int64_t count = 0;
+  for (int64_t start = 0; start < n; start += block) {
+    // Which channel block this run is: channels-last has one; blocked layouts cycle.
+    int64_t cb = c_stride_blocks ? (start / block / c_stride_blocks) % (channels / block) : 0;
+    const float* l = lo + cb * block;
+    const float* h = hi + cb * block;
+#pragma omp simd reduction(+ : count)
+    for (int64_t k = 0; k < block; k++) {
+      float v = x[start + k];
+      bool in = v >= l[k] && v <= h[k];
+      count += !in;
+      y[start + k] = in ? v : (zero ? 0.f : (v < l[k] ? l[k] : (v > h[k] ? h[k] : v)));
+    }
+  }
+  return count;
+}
+
+class RangeGuardKernel : public Kernel {
+ public:
+  enum class Kind { tensor, channel_last, channel_blocked, plain_channel };
+  RangeGuardKernel(const CompileCtx& c, Kind k, int64_t block, int64_t inner) : kind_(k), block_(block), inner_(inner) {
+    zero_ = c.node.attr_s("mode", "clamp") == "zero";
+    lo_ = c.in_values[1]->data<float>();
+    hi_ = c.in_values[2]->data<float>();
+    channels_ = c.in_values[1]->numel();
+    if (!c.in_layouts.empty()) layout_ = c.in_layouts[0];
+    n_ = shape_numel(c.in_shapes[0]);
+  }
+  void run(KernelCtx& c) override {
+    const float* x = static_cast<const float*>(c.input(0).raw());
+    float* y = static_cast<float*>(c.output(0).raw());
+    int64_t count = 0;
+    switch (kind_) {
+      case Kind::tensor: count = guard_run(x, y, n_, lo_[0], hi_[0], zero_); break;
+      case Kind::channel_last: count = guard_block(x, y, n_, lo_, hi_, channels_, 0, channels_, zero_); break;
+      case Kind::channel_blocked: count = guard_block(x, y, n_, lo_, hi_, block_, inner_, channels_, zero_); break;
+      case Kind::plain_channel:  // NCHW: runs of `inner` values share a channel
+        for (int64_t s = 0, r = 0; s < n_; s += inner_, r++)
+          count += guard_run(x + s, y + s, inner_, lo_[r % channels_], hi_[r % channels_], zero_);
+        break;
+    }
+    if (c.out.size() > 1 && c.out[1]) c.output(1).data<int64_t>()[0] = count;
+  }
+  std::string impl() const override { return "fast:range_guard"; }
+  Layout out_layout(int i) const override { return i == 0 ? layout_ : plain_layout(); }
+
+ private:
+  Kind kind_;
+  int64_t block_, inner_, channels_ = 1, n_ = 0;
+  bool zero_ = false;
+  const float *lo_ = nullptr, *hi_ = nullptr;
+  Layout layout_ = plain_layout();
+};
+
+std::unique_ptr<Kernel> make_range_guard(const CompileCtx& c) {
+  if (!c.in_values[1] || !c.in_values[2] || c.in_types[0] != DType::f32) return nullptr;
+  const Shape& x = c.in_shapes[0];
+  const Tensor& lo = *c.in_values[1];
+  const Tensor& hi = *c.in_values[2];
+  if (lo.shape() != hi.shape() || lo.dtype() != DType::f32) return nullptr;
+  using K = RangeGuardKernel::Kind;
+  bool plain = c.in_layouts.empty() || is_plain(c.in_layouts[0]);
+  if (!plain && layout_bytes(c.in_layouts[0]) != (size_t)shape_numel(x) * 4) return nullptr;  // padded blocks
+  if (lo.numel() == 1) return std::make_unique<RangeGuardKernel>(c, K::tensor, 1, 1);
+  // Per channel: lo is [C, 1, ..., 1] against x's axis r - lo.rank().
+  int axis = (int)x.size() - lo.rank();
+  if (axis < 0 || x[axis] != lo.numel()) return nullptr;
+  for (int d = 1; d < lo.rank(); d++)
+    if (lo.shape()[d] != 1) return nullptr;
+  int64_t inner = 1;
+  for (size_t d = axis + 1; d < x.size(); d++) inner *= x[d];
+  if (plain) return std::make_unique<RangeGuardKernel>(c, K::plain_channel, 1, inner);
+  const dnnl_memory_desc_t& d = c.in_layouts[0];
+  if (axis != 1 || d.format_kind != dnnl_blocked) return nullptr;
+  const auto& bd = d.format_desc.blocking;
+  if (bd.inner_nblks == 0 && bd.strides[1] == 1) return std::make_unique<RangeGuardKernel>(c, K::channel_last, 1, 0);
+  if (bd.inner_nblks == 1 && bd.inner_idxs[0] == 1 && x[1] % bd.inner_blks[0] == 0) {
+    // aBcd16b-like: after each block of channels come all spatial positions.
+    bool outer_nchw = true;
+    for (int k = 0; k + 1 < d.ndims; k++) outer_nchw &= bd.strides[k] >= bd.strides[k + 1];
+    if (outer_nchw) return std::make_unique<RangeGuardKernel>(c, K::channel_blocked, bd.inner_blks[0], inner);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const FastDef kFast_RangeGuard{"RangeGuard", make_range_guard};
+
+}  // namespace rg
