@@ -69,6 +69,15 @@ struct ValueInfo {
   std::string shape_text() const;
 };
 
+// A weight a graph pass rewrote per output channel (BatchNormalization folding):
+// element i of it is (float)(source[i] * scale[(i / inner) % scale.size()]). Kept so a
+// fault in the model file's weight can be re-derived in place (fault injection).
+struct DerivedWeight {
+  std::string source;  // the initializer as the model file names it
+  std::vector<double> scale;
+  int64_t inner = 1;
+};
+
 struct Graph {
   std::string name;
   std::vector<Node> nodes;  // topologically ordered
@@ -76,6 +85,7 @@ struct Graph {
   std::vector<ValueInfo> inputs;  // real inputs only (initializers are not listed here)
   std::vector<ValueInfo> outputs;
   std::map<std::string, ValueInfo> value_info;
+  std::map<std::string, DerivedWeight> derived_weights;  // by the derived initializer's name
 
   // Model-level fields, kept so export round-trips them.
   std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version

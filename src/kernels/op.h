@@ -98,6 +98,10 @@ struct PostOp {
   // An Add of this constant right after a MatMul/Gemm (a Linear layer's bias, shape [N]
   // along the last dim): it becomes the matmul's bias argument.
   const Tensor* bias = nullptr;
+  // Max/Min with a constant (a range check's bound, `rangeguard protect`): scalar or one
+  // value per channel. `operand_axis` is the output axis it varies along; -1 = scalar.
+  const Tensor* operand = nullptr;
+  int operand_axis = -1;
 };
 
 // Clip's bounds from attributes (opset < 11) or constant inputs; false when an input

@@ -59,6 +59,7 @@ bool fold_into_conv(Graph& g, Node& conv, const Node& bn) {
   std::string wn = g.unique_name(conv.inputs[1] + "_bnfold"), bnn = g.unique_name(bn.name + "_bias");
   g.initializers[wn] = std::move(nw);
   g.initializers[bnn] = std::move(nb);
+  g.derived_weights[wn] = {conv.inputs[1], p.scale, per};
   conv.inputs[1] = wn;
   if (conv.inputs.size() < 3) conv.inputs.resize(3);
   conv.inputs[2] = bnn;
@@ -91,6 +92,7 @@ bool fold_into_gemm(Graph& g, Node& gemm, const Node& bn) {
   std::string wn = g.unique_name(gemm.inputs[1] + "_bnfold"), cn = g.unique_name(bn.name + "_bias");
   g.initializers[wn] = std::move(nw);
   g.initializers[cn] = std::move(nc);
+  g.derived_weights[wn] = {gemm.inputs[1], p.scale, trans_b ? w->dim(1) : 1};
   gemm.inputs[1] = wn;
   if (gemm.inputs.size() < 3) gemm.inputs.resize(3);
   gemm.inputs[2] = cn;

@@ -27,6 +27,20 @@ bool fusible_activation(const Node& n) {
   return n.domain.empty() && kActs.count(n.op_type) && n.outputs.size() == 1;
 }
 
+// The one axis of `out` along which `operand` (broadcast to it) varies: -1 when it is a
+// scalar, -2 when it varies along several axes or would change out's shape.
+int broadcast_axis(const Shape& operand, const Shape& out) {
+  if (operand.size() > out.size()) return -2;
+  int axis = -1;
+  size_t off = out.size() - operand.size();
+  for (size_t i = 0; i < operand.size(); i++) {
+    if (operand[i] == 1) continue;
+    if (operand[i] != out[off + i] || axis >= 0) return -2;
+    axis = (int)(off + i);
+  }
+  return axis;
+}
+
 const Node& reorder_node() {
   static const Node n = [] {
     Node r;
@@ -173,6 +187,17 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       PostOp po{&c};
       po.bias = &slots_[os].value;
       chain.push_back(po);
+    } else if ((c.op_type == "Max" || c.op_type == "Min") && c.domain.empty() && c.inputs.size() == 2 &&
+               c.inputs[0] != c.inputs[1]) {
+      // A range check's bound: a constant scalar or one value per channel.
+      const std::string& other = c.inputs[0] == cur ? c.inputs[1] : c.inputs[0];
+      int os = slot_of(other);
+      if (os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32) break;
+      PostOp po{&c};
+      po.operand = &slots_[os].value;
+      po.operand_axis = broadcast_axis(po.operand->shape(), out_shape);
+      if (po.operand_axis < -1) break;
+      chain.push_back(po);
     } else if (fusible_activation(c) && c.inputs[0] == cur) {
       PostOp po{&c};
       if (c.op_type == "Clip") {
@@ -279,6 +304,26 @@ void Plan::plan_node(int ni) {
         return find_fast(n.op_type)->make(cc);
       };
       st.fast = with_chain(chain);
+      // Range checks (Clip/Max/Min after the activation) make Winograd, which takes a
+      // ReLU post-op only, give way to a direct convolution. Keep Winograd and let the
+      // checks run as their own (cheap, elementwise) steps.
+      // (Per-channel checks stay fused: standalone, oneDNN runs them on blocked layouts
+      // with its slow reference binary.)
+      size_t checks = chain.size();
+      while (checks > 0 && ((chain[checks - 1].operand && chain[checks - 1].operand_axis < 0) ||
+                            chain[checks - 1].node->op_type == "Clip"))
+        checks--;
+      if (st.fast && opts_.winograd && n.op_type == "Conv" && checks > 0 && checks < chain.size() &&
+          st.fast->impl().find("wino") == std::string::npos) {
+        std::vector<PostOp> head(chain.begin(), chain.begin() + checks);
+        std::unique_ptr<Kernel> k = with_chain(head);
+        if (k && k->impl().find("wino") != std::string::npos) {
+          st.fast = std::move(k);
+          chain = head;
+        } else {
+          cc.post_ops = chain;  // what st.fast was built with, for autotuning
+        }
+      }
       if (!st.fast && !chain.empty()) {
         chain.clear();
         st.fast = with_chain(chain);
@@ -505,6 +550,13 @@ void Plan::infer_dynamic(Step& s) {
     if (!sl.value.defined() || sl.value.dtype() != ic.out_types[i] || sl.value.shape() != ic.out_shapes[i])
       sl.value = Tensor(ic.out_types[i], ic.out_shapes[i]);
   }
+}
+
+void Plan::refresh_constant(const std::string& name) {
+  int s = slot_of(name);
+  if (s < 0) return;
+  for (auto& st : steps_)
+    if (st.fast && std::find(st.in.begin(), st.in.end(), s) != st.in.end()) st.fast->refresh_constants();
 }
 
 void Plan::observe(const std::vector<std::string>& values, Observer fn) {

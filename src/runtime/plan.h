@@ -60,6 +60,8 @@ class Plan {
   // inputs/outputs) are guaranteed to exist; others may have been fused away.
   void observe(const std::vector<std::string>& values, Observer fn);
   void clear_observers() { observers_.clear(); }
+  // Re-derives what the kernels computed from constant `name` after it changed in place.
+  void refresh_constant(const std::string& name);
 
   // Per-step timing (off by default: it adds two clock reads per step).
   void set_profiling(bool on);

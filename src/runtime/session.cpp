@@ -55,6 +55,31 @@ Session::Session(Graph g, SessionOptions o) : graph_(std::move(g)), opts_(std::m
   run_passes(graph_, po);
 }
 
+void Session::set_weight_element(const std::string& name, int64_t index, float value) {
+  std::vector<std::string> touched;
+  auto poke = [&](const std::string& init, float v) {
+    Tensor& t = graph_.initializers.at(init);
+    if (t.dtype() != DType::f32 || index < 0 || index >= t.numel())
+      fail(ErrorCode::invalid_input, "weight '{}' has no float32 element {} (it holds {} {})", name, index, t.numel(),
+           dtype_name(t.dtype()));
+    t.data<float>()[index] = v;
+    touched.push_back(init);
+  };
+  auto used = graph_.consumers();
+  if (graph_.initializers.count(name) && used.count(name)) poke(name, value);
+  for (const auto& kv : graph_.derived_weights) {
+    const DerivedWeight& d = kv.second;
+    if (d.source != name || !graph_.initializers.count(kv.first)) continue;
+    // The same expression as the pass: float source times the double scale, rounded once.
+    double scale = d.scale[(size_t)((index / d.inner) % (int64_t)d.scale.size())];
+    poke(kv.first, (float)(value * scale));
+  }
+  if (touched.empty())
+    fail(ErrorCode::invalid_input, "weight '{}' is not a float32 parameter the compiled model reads", name);
+  for (auto& p : plans_)
+    for (const auto& t : touched) p.second->refresh_constant(t);
+}
+
 Session Session::load(const std::string& path, SessionOptions o) { return Session(load_onnx(path), std::move(o)); }
 
 std::vector<Shape> Session::default_input_shapes(int64_t dynamic_dim) const {

@@ -35,6 +35,12 @@ class Session {
   // Concrete shapes for the declared inputs, dynamic dims replaced by `dynamic_dim`.
   std::vector<Shape> default_input_shapes(int64_t dynamic_dim = 1) const;
 
+  // Fault injection: element `index` of weight `name` (an initializer as the model file
+  // has it) becomes `value` in every compiled plan, including weights a pass derived from
+  // it (BatchNorm folding): only what the change touches is redone, nothing recompiles.
+  // Restore by writing the original value back. Not thread-safe with runs in flight.
+  void set_weight_element(const std::string& name, int64_t index, float value);
+
   // Checks one input against its declaration; throws invalid_input with a clear reason.
   void check_input(size_t index, const Tensor& t) const;
   std::vector<Tensor> order_inputs(const std::map<std::string, Tensor>& named) const;

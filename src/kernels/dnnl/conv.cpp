@@ -57,7 +57,8 @@ class ConvKernel : public PrimKernel {
     memory::desc b_md = has_bias_ ? plain_desc(c.in_shapes[2], dt::f32) : memory::desc();
 
     dnnl::post_ops po;
-    if (!build_post_ops(c, !transposed, po, has_sum_)) throw dnnl::error(dnnl_unimplemented, "post-ops");
+    if (!build_post_ops(c, !transposed, (int)c.out_shapes[0].size(), 1, po, has_sum_, args_))
+      throw dnnl::error(dnnl_unimplemented, "post-ops");
     dnnl::primitive_attr attr = base_attr(c.bf16);
     attr.set_post_ops(po);
     auto prop = dnnl::prop_kind::forward_inference;

@@ -1,5 +1,7 @@
 #include "kernels/dnnl/dnnl_common.h"
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -110,18 +112,73 @@ bool eltwise_of(const Node& n, float clip_lo, float clip_hi, std::vector<Eltwise
 }
 
 bool build_post_ops(const CompileCtx& c, bool sum_ok, dnnl::post_ops& po, bool& has_sum) {
+  std::unordered_map<int, memory> none;
+  return build_post_ops(c, sum_ok, 0, -1, po, has_sum, none);
+}
+
+bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_axis, dnnl::post_ops& po,
+                    bool& has_sum, std::unordered_map<int, memory>& args) {
+  using A = dnnl::algorithm;
+  struct Entry {
+    A alg;
+    float alpha = 0, beta = 0;
+    const Tensor* operand = nullptr;  // binary max/min
+    memory::desc md;
+  };
+  std::vector<Entry> list;
   has_sum = false;
+  // Appends an eltwise step; a clip right after a ReLU or a clip (a protected ReLU or
+  // ReLU6) merges into one: fewer post-ops, and kernels taking only one (Winograd) apply.
+  auto add_eltwise = [&](A alg, float alpha, float beta) {
+    if (alg == A::eltwise_clip_v2 && !list.empty() && !list.back().operand) {
+      Entry& prev = list.back();
+      bool relu = prev.alg == A::eltwise_relu && prev.alpha == 0.f;
+      if (relu || prev.alg == A::eltwise_clip_v2) {
+        float lo = std::max(relu ? 0.f : prev.alpha, alpha), hi = std::min(relu ? FLT_MAX : prev.beta, beta);
+        if (lo <= hi) {
+          prev = {A::eltwise_clip_v2, lo, hi};
+          return;
+        }
+      }
+    }
+    list.push_back({alg, alpha, beta});
+  };
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
+    if (p.operand) {
+      bool is_max = p.node->op_type == "Max";
+      if (p.operand_axis < 0) {  // scalar: a one-sided clip
+        float v = p.operand->data<float>()[0];
+        add_eltwise(A::eltwise_clip_v2, is_max ? v : -FLT_MAX, is_max ? FLT_MAX : v);
+        continue;
+      }
+      // Axes compared from the end: a matmul may fold batch dims into fewer.
+      int onnx_rank = (int)c.out_shapes[0].size();
+      if (dst_rank < 2 || p.operand_axis - onnx_rank != channel_axis - dst_rank) return false;
+      memory::dims d(dst_rank, 1);
+      d[channel_axis] = p.operand->numel();
+      list.push_back({is_max ? A::binary_max : A::binary_min, 0, 0, p.operand, plain_desc(Shape(d.begin(), d.end()), dt::f32)});
+      continue;
+    }
     if (p.node->op_type == "Add") {
-      if (p.bias || !sum_ok || k != 0) return false;  // a bias Add is the kernel's to take  // sum must come first: dst = op(src) + residual
-      po.append_sum(1.f);
+      // A bias Add is the kernel's to take; a sum must come first: dst = op(src) + residual.
+      if (p.bias || !sum_ok || k != 0) return false;
       has_sum = true;
       continue;
     }
     std::vector<Eltwise> e;
     if (!eltwise_of(*p.node, p.clip_lo, p.clip_hi, e)) return false;
-    for (const auto& x : e) po.append_eltwise(1.f, x.alg, x.alpha, x.beta);
+    for (const auto& x : e) add_eltwise(x.alg, x.alpha, x.beta);
+  }
+  if (has_sum) po.append_sum(1.f);
+  for (const auto& e : list) {
+    if (!e.operand) {
+      po.append_eltwise(1.f, e.alg, e.alpha, e.beta);
+      continue;
+    }
+    args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(po.len()) | DNNL_ARG_SRC_1] =
+        memory(e.md, engine(), const_cast<void*>(e.operand->raw()));
+    po.append_binary(e.alg, e.md);
   }
   return true;
 }

@@ -53,7 +53,8 @@ class MatMulKernel : public PrimKernel {
     bool sum = false;
     CompileCtx rest = c;  // post-ops after a fused bias Add
     if (!rest.post_ops.empty() && rest.post_ops[0].bias) rest.post_ops.erase(rest.post_ops.begin());
-    if (!build_post_ops(rest, false, po, sum)) throw dnnl::error(dnnl_unimplemented, "post-ops");
+    if (!build_post_ops(rest, false, (int)out.size(), (int)out.size() - 1, po, sum, args_))
+      throw dnnl::error(dnnl_unimplemented, "post-ops");
     dnnl::primitive_attr attr = base_attr(c.bf16);
     if (alpha != 1.f) attr.set_output_scales(0, {alpha});
     attr.set_post_ops(po);
