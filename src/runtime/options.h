@@ -21,6 +21,9 @@ struct SessionOptions {
   // Values that must stay materialised in the ONNX layout so observers can read them
   // (calibration sites, fault-injection targets); fusion never hides them.
   std::set<std::string> keep_values;
+  // Kept values produced in the ONNX layout itself rather than copied to a plain twin, so
+  // an observer's changes reach the consumers (activation fault injection).
+  bool keep_values_plain = false;
   bool verbose = false;                // log passes and kernel choices to stderr
 
   void validate() const;

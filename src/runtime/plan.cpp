@@ -285,7 +285,7 @@ void Plan::plan_node(int ni) {
       const std::string& last = chain.empty() ? n.outputs[0] : chain.back().node->outputs[0];
       // Kept values get a plain twin below instead: forcing a plain destination here could
       // change the kernel oneDNN picks, and with it the rounding the observer sees.
-      cc.plain_output = graph_.is_graph_output(last);
+      cc.plain_output = graph_.is_graph_output(last) || (opts_.keep_values_plain && opts_.keep_values.count(last));
       auto with_chain = [&](const std::vector<PostOp>& ch) {
         cc.post_ops = ch;
         cc.in_types.resize(ic.in_types.size());

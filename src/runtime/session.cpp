@@ -65,8 +65,9 @@ void Session::set_weight_element(const std::string& name, int64_t index, float v
     t.data<float>()[index] = v;
     touched.push_back(init);
   };
-  auto used = graph_.consumers();
-  if (graph_.initializers.count(name) && used.count(name)) poke(name, value);
+  if (read_initializers_.empty())
+    for (const auto& n : graph_.nodes) read_initializers_.insert(n.inputs.begin(), n.inputs.end());
+  if (graph_.initializers.count(name) && read_initializers_.count(name)) poke(name, value);
   for (const auto& kv : graph_.derived_weights) {
     const DerivedWeight& d = kv.second;
     if (d.source != name || !graph_.initializers.count(kv.first)) continue;

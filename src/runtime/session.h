@@ -4,6 +4,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +50,7 @@ class Session {
   Graph graph_;
   SessionOptions opts_;
   std::list<std::pair<std::vector<Shape>, std::unique_ptr<Plan>>> plans_;  // most recent first
+  std::set<std::string> read_initializers_;  // filled on the first set_weight_element
 };
 
 // Nodes whose operator has no kernel: (op_type, node name) for `info`.
