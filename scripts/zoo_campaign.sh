@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TRIALS=${1:-3000}; SAMPLES=${2:-32}; OUT=${3:-build/zoo_campaign}
 D=/usr/share/datasets/fashion-mnist
-RG=build/rangeguard
+RG=${RG:-build/rangeguard}
 mkdir -p "$OUT"
 for f in models/*.onnx; do
   m=$(basename "$f" .onnx)

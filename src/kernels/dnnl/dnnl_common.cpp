@@ -260,7 +260,8 @@ void ConstPort::refresh() {
     std::memcpy(mem_.get_data_handle(), src_->raw(), src_desc_.get_size());
     return;
   }
-  dnnl::reorder(user, mem_).execute(stream(), user, mem_);
+  if (!reorder_) reorder_ = dnnl::reorder(user, mem_);
+  reorder_.execute(stream(), user, mem_);
   stream().wait();
 }
 

@@ -81,6 +81,7 @@ class ConstPort {
   const Tensor* src_ = nullptr;
   memory::desc src_desc_;
   memory mem_;
+  dnnl::reorder reorder_;  // made on the first refresh: fault campaigns refresh per trial
   std::shared_ptr<void> buf_;
 };
 
