@@ -1,6 +1,7 @@
 // Fast RangeGuard: clamp-or-zero and count in one vectorised pass, directly on the
 // layout the activation arrives in (plain, channels-last, or channel-blocked like
 // nChw16c) so range supervision never forces a layout conversion. It may run in place.
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -35,26 +36,35 @@ int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool 
   return count;
 }
 
-// Per-channel bounds with the channel index varying fastest in runs of `block` values:
-// channels-last (block = C) or channel-blocked (block = 8/16) layouts.
+// One run of `len` values whose channel cycles with period `block` (channels-last: the
+// whole run is one pixel's C channels; channel-blocked nChw16c: all pixels of one block
+// of 16 channels). The bounds of the block are loaded once per run.
 __attribute__((target_clones("avx512f", "avx2", "default")))
-int64_t guard_block(const float* x, float* y, int64_t n, const float* lo, const float* hi, int64_t block,
-                    int64_t c_stride_blocks, int64_t channels, bool zero) {
-  int64_t count = 0;
-  for (int64_t start = 0; start < n; start += block) {
-    // Which channel block this run is: channels-last has one; blocked layouts cycle.
-    int64_t cb = c_stride_blocks ? (start / block / c_stride_blocks) % (channels / block) : 0;
-    const float* l = lo + cb * block;
-    const float* h = hi + cb * block;
+int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const float* h, int64_t block, bool zero) {
+  int32_t count = 0;
+  for (int64_t p = 0; p < len; p += block) {
 #pragma omp simd reduction(+ : count)
     for (int64_t k = 0; k < block; k++) {
-      float v = x[start + k];
+      float v = x[p + k];
       bool in = v >= l[k] && v <= h[k];
       count += !in;
-      y[start + k] = in ? v : (zero ? 0.f : (v < l[k] ? l[k] : (v > h[k] ? h[k] : v)));
+      y[p + k] = in ? v : (zero ? 0.f : (v < l[k] ? l[k] : (v > h[k] ? h[k] : v)));
     }
   }
   return count;
+}
+
+// `runs` runs of `len` values; run r uses bounds block r % nblocks. Runs split over the
+// plan's threads: a large activation is memory-bound, and one core cannot stream it.
+int64_t guard_tiles(const float* x, float* y, int64_t runs, int64_t len, const float* lo, const float* hi,
+                    int64_t block, int64_t nblocks, bool zero) {
+  int64_t total = 0;
+#pragma omp parallel for reduction(+ : total) schedule(static) if (runs > 1 && runs * len >= 65536)
+  for (int64_t r = 0; r < runs; r++) {
+    int64_t b = (r % nblocks) * block;
+    total += guard_tile(x + r * len, y + r * len, len, lo + b, hi + b, block, zero);
+  }
+  return total;
 }
 
 class RangeGuardKernel : public Kernel {
@@ -73,9 +83,18 @@ class RangeGuardKernel : public Kernel {
     float* y = static_cast<float*>(c.output(0).raw());
     int64_t count = 0;
     switch (kind_) {
-      case Kind::tensor: count = guard_run(x, y, n_, lo_[0], hi_[0], zero_); break;
-      case Kind::channel_last: count = guard_block(x, y, n_, lo_, hi_, channels_, 0, channels_, zero_); break;
-      case Kind::channel_blocked: count = guard_block(x, y, n_, lo_, hi_, block_, inner_, channels_, zero_); break;
+      case Kind::tensor: {
+        // Chunks of 16K values over the plan's threads.
+        const int64_t chunk = 16384, chunks = (n_ + chunk - 1) / chunk;
+#pragma omp parallel for reduction(+ : count) schedule(static) if (chunks > 4)
+        for (int64_t i = 0; i < chunks; i++)
+          count += guard_run(x + i * chunk, y + i * chunk, std::min(chunk, n_ - i * chunk), lo_[0], hi_[0], zero_);
+        break;
+      }
+      case Kind::channel_last: count = guard_tiles(x, y, n_ / channels_, channels_, lo_, hi_, channels_, 1, zero_); break;
+      case Kind::channel_blocked:
+        count = guard_tiles(x, y, n_ / (inner_ * block_), inner_ * block_, lo_, hi_, block_, channels_ / block_, zero_);
+        break;
       case Kind::plain_channel:  // NCHW: runs of `inner` values share a channel
         for (int64_t s = 0, r = 0; s < n_; s += inner_, r++)
           count += guard_run(x + s, y + s, inner_, lo_[r % channels_], hi_[r % channels_], zero_);
