@@ -49,16 +49,33 @@ std::vector<double> ticks(double lo, double hi) {
   return t;
 }
 
-std::string chart(const std::vector<Series>& series, const std::string& xlabel, const std::string& ylabel,
-                  double ymin_fixed = NAN, double ymax_fixed = NAN) {
+// Ticks at 1, 2, 5 x 10^k inside [lo, hi] (values, not logs).
+std::vector<double> log_ticks(double lo, double hi) {
+  std::vector<double> t;
+  for (int k = (int)std::floor(std::log10(lo)); k <= (int)std::ceil(std::log10(hi)); k++)
+    for (double m : {1.0, 2.0, 5.0}) {
+      double v = m * std::pow(10, k);
+      if (v >= lo * 0.999 && v <= hi * 1.001) t.push_back(v);
+    }
+  return t;
+}
+
+// With log_x, x values must be positive; the axis is drawn in decades (a latency CDF whose
+// tail is 100x its median stays readable).
+std::string chart(const std::vector<Series>& series_in, const std::string& xlabel, const std::string& ylabel,
+                  double ymin_fixed = NAN, double ymax_fixed = NAN, bool log_x = false) {
   const double W = 720, H = 360, L = 70, R = 20, T = 20, B = 50;
+  std::vector<Series> series = series_in;
+  if (log_x)
+    for (auto& s : series)
+      for (auto& p : s.pts) p.first = std::log10(std::max(p.first, 1e-6));
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   for (const auto& s : series)
     for (auto [x, y] : s.pts) {
       x0 = std::min(x0, x), x1 = std::max(x1, x), y0 = std::min(y0, y), y1 = std::max(y1, y);
     }
   if (!std::isfinite(x0)) return "<p>(no data)</p>";
-  x0 = std::min(x0, 0.0);
+  if (!log_x) x0 = std::min(x0, 0.0);
   y0 = std::isnan(ymin_fixed) ? std::min(y0, 0.0) : ymin_fixed;
   y1 = std::isnan(ymax_fixed) ? y1 * 1.05 : ymax_fixed;
   if (x1 <= x0) x1 = x0 + 1;
@@ -69,9 +86,10 @@ std::string chart(const std::vector<Series>& series, const std::string& xlabel, 
   o << fmt::format("<svg xmlns='http://www.w3.org/2000/svg' width='{}' height='{}' viewBox='0 0 {} {}' "
                    "font-family='sans-serif' font-size='12'>\n", W, H, W, H);
   o << fmt::format("<rect x='{}' y='{}' width='{}' height='{}' fill='#fff' stroke='#999'/>\n", L, T, W - L - R, H - T - B);
-  for (double t : ticks(x0, x1))
+  std::vector<double> xt = log_x ? log_ticks(std::pow(10, x0), std::pow(10, x1)) : ticks(x0, x1);
+  for (double t : xt)
     o << fmt::format("<line x1='{0:.1f}' x2='{0:.1f}' y1='{1}' y2='{2}' stroke='#eee'/><text x='{0:.1f}' y='{3}' "
-                     "text-anchor='middle'>{4:g}</text>\n", X(t), T, H - B, H - B + 16, t);
+                     "text-anchor='middle'>{4:g}</text>\n", X(log_x ? std::log10(t) : t), T, H - B, H - B + 16, t);
   for (double t : ticks(y0, y1))
     o << fmt::format("<line x1='{0}' x2='{1}' y1='{2:.1f}' y2='{2:.1f}' stroke='#eee'/><text x='{3}' y='{4:.1f}' "
                      "text-anchor='end'>{5:g}</text>\n", L, W - R, Y(t), L - 6, Y(t) + 4, t);
@@ -172,7 +190,11 @@ std::string html_report(const json& j) {
   o << "<h2>Latency CDF</h2>\n";
   std::vector<Series> cdf{{j["model"].get<std::string>(), "#1f5fbf", cdf_points(j)}};
   if (cmp) cdf.push_back({j["compare"]["model"].get<std::string>(), "#d9480f", cdf_points(j["compare"]["run"])});
-  o << chart(cdf, "latency (ms)", "queries completed (%)", 0, 100);
+  double lo = INFINITY, hi = 0;
+  for (const auto& s : cdf)
+    for (auto [x, y] : s.pts) lo = std::min(lo, x), hi = std::max(hi, x);
+  bool log_x = lo > 0 && hi / lo > 20;  // a long tail: decades on the x axis
+  o << chart(cdf, log_x ? "latency (ms, log scale)" : "latency (ms)", "queries completed (%)", 0, 100, log_x);
 
   if (j.contains("sweep")) {
     const json& s = j["sweep"];
