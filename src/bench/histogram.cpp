@@ -51,8 +51,19 @@ void LatencyHistogram::merge(const LatencyHistogram& o) {
 
 int64_t LatencyHistogram::quantile_ns(double q) const {
   if (count_ == 0) return 0;
-  int64_t rank = (int64_t)std::ceil(std::clamp(q, 0.0, 1.0) * (double)count_);
-  rank = std::max<int64_t>(rank, 1);
+  return value_at_rank((int64_t)std::ceil(std::clamp(q, 0.0, 1.0) * (double)count_));
+}
+
+std::vector<std::pair<int64_t, int64_t>> LatencyHistogram::buckets() const {
+  std::vector<std::pair<int64_t, int64_t>> r;
+  for (size_t b = 0; b < counts_.size(); b++)
+    if (counts_[b]) r.emplace_back(std::min(upper_edge((int)b), max_), counts_[b]);
+  return r;
+}
+
+int64_t LatencyHistogram::value_at_rank(int64_t rank) const {
+  if (count_ == 0) return 0;
+  rank = std::clamp<int64_t>(rank, 1, count_);
   int64_t seen = 0;
   for (size_t b = 0; b < counts_.size(); b++) {
     seen += counts_[b];

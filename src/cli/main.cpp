@@ -20,7 +20,10 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print as CLI11 does; usage errors get the one-line form.
+    if (e.get_exit_code() == 0) return app.exit(e);
+    std::fprintf(stderr, "rangeguard: error: %s\n", e.what());
+    return e.get_exit_code();
   } catch (const rg::Error& e) {
     std::fprintf(stderr, "rangeguard: error: %s\n", e.what());
     return e.code() == rg::ErrorCode::internal ? 3 : 1;
