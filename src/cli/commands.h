@@ -11,5 +11,6 @@ void add_accuracy(CLI::App& app);
 void add_bench(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_protect(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace rg::cli
