@@ -15,7 +15,7 @@ APT_PACKAGES=(
   libopenblas0-pthread
   clang-14 libclang-rt-14-dev
   zlib1g-dev libpng-dev libjpeg-dev libssl-dev
-  libcpp-httplib-dev
+  libcpp-httplib-dev wrk
   hyperfine
 )
 

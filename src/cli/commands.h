@@ -12,5 +12,6 @@ void add_bench(CLI::App& app);
 void add_calibrate(CLI::App& app);
 void add_protect(CLI::App& app);
 void add_inject(CLI::App& app);
+void add_serve(CLI::App& app);
 
 }  // namespace rg::cli

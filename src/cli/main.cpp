@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   rg::cli::add_calibrate(app);
   rg::cli::add_protect(app);
   rg::cli::add_inject(app);
+  rg::cli::add_serve(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
