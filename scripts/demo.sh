@@ -16,14 +16,14 @@ echo "== 1. the model: $MODEL"
 $RG info "$MODEL" | head -12
 echo "== 2. accuracy on the 10,000 Fashion-MNIST test images"
 $RG accuracy "$MODEL" --data $D/t10k-images-idx3-ubyte.gz --labels $D/t10k-labels-idx1-ubyte.gz \
-  --json "$OUT/accuracy.json" | head -3
+  --json "$OUT/accuracy.json" | grep -E "^top-1"
 echo "== 3. calibrate: activation ranges on 300 fault-free training images"
 $RG calibrate "$MODEL" --data $D/train-images-idx3-ubyte.gz --out "$OUT/bounds.json" | tail -3
 echo "== 4. protect: per-channel range checks after every activation, out-of-range values zeroed, with a detector"
 $RG protect "$MODEL" --bounds "$OUT/bounds.json" --out "$OUT/protected.onnx" \
   --granularity channel --action zero --detect | tail -2
 $RG accuracy "$OUT/protected.onnx" --data $D/t10k-images-idx3-ubyte.gz --labels $D/t10k-labels-idx1-ubyte.gz \
-  --json "$OUT/accuracy_protected.json" | head -3
+  --json "$OUT/accuracy_protected.json" | grep -E "^top-1"
 echo "== 5. fault injection: 1,000 single exponent-bit flips in weights, each on 32 test images, both models"
 $RG inject "$MODEL" --protected "$OUT/protected.onnx" --data $D/t10k-images-idx3-ubyte.gz \
   --labels $D/t10k-labels-idx1-ubyte.gz --trials 1000 --bits 23-30 --samples 32 --json "$OUT/campaign.json"
