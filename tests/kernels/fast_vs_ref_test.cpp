@@ -189,6 +189,40 @@ TEST_P(Seeded, StandaloneActivations) {
   EXPECT_LT(fast_vs_ref(g, in), kTol);
 }
 
+// `rangeguard protect --detect` checks: one RangeGuard per site, clamping (or zeroing) and
+// counting in one pass, on the plain layout of an input and on a convolution's blocked one.
+TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
+  int c = pick(1, 40), h = pick(1, 12);
+  bool per_channel = pick(0, 1), zero = pick(0, 1);
+  Shape x{pick(1, 2), c, h, h};
+  Shape bs = per_channel ? Shape{c, 1, 1} : Shape{};
+  Tensor lo = random_tensor(bs, rng, -0.6f, -0.1f), hi = random_tensor(bs, rng, 0.1f, 0.6f);  // {} = scalar
+  Attribute mode = Attribute::of_string(zero ? "zero" : "clamp");
+  {  // straight on the input: plain layout, results identical (NaN included)
+    GraphBuilder b;
+    std::string y = b.node("RangeGuard", {b.input("x", x), b.constant("lo", lo), b.constant("hi", hi)},
+                           {{"mode", mode}}, 2);
+    b.output(y);
+    b.output(y.substr(0, y.size() - 1) + "1");
+    Graph g = b.build();
+    Tensor in = random_tensor(x, rng);
+    if (zero) in.data<float>()[in.numel() / 2] = NAN;  // zero mode resets NaN (and counts it)
+    EXPECT_TRUE(ran(fast_ops(g, {in}), "RangeGuard"));
+    EXPECT_EQ(fast_vs_ref(g, {in}), 0.0) << shape_str(x) << (per_channel ? " per channel" : " per tensor");
+  }
+  {  // after a convolution: oneDNN's blocked layout, read in place
+    GraphBuilder b;
+    std::string v = b.node("Conv", {b.input("x", x), b.constant("w", random_tensor({c, c, 1, 1}, rng, -0.5f, 0.5f))});
+    std::string y = b.node("RangeGuard", {v, b.constant("lo", lo), b.constant("hi", hi)},
+                           {{"mode", Attribute::of_string("clamp")}}, 2);
+    b.output(y);
+    Graph g = b.build();
+    std::vector<Tensor> in{random_tensor(x, rng)};
+    EXPECT_TRUE(ran(fast_ops(g, in), "RangeGuard"));
+    EXPECT_LT(fast_vs_ref(g, in), kTol) << shape_str(x);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Random, Seeded, ::testing::Range(0, 12));
 
 }  // namespace
