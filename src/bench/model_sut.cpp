@@ -107,22 +107,7 @@ void ModelSut::run_query(int w, int64_t query, int64_t samples) {
 
 size_t ModelSut::activation_bytes() const { return plans_[0]->activation_bytes() + plans_[0]->scratch_bytes(); }
 
-std::vector<ProfileRow> ModelSut::profile() const {
-  std::vector<ProfileRow> rows;
-  const Plan& p = *plans_[0];
-  double runs = (double)std::max<int64_t>(p.profiled_runs(), 1);
-  for (size_t i = 0; i < p.steps().size(); i++) {
-    const Step& st = p.steps()[i];
-    ProfileRow r;
-    r.node = st.node ? st.node->name : "(layout conversion)";
-    r.op = st.node ? st.node->op_type : "Reorder";
-    for (const Node* f : st.fused) r.op += "+" + f->op_type;
-    r.impl = st.fast ? st.fast->impl() : "ref";
-    r.ms_per_run = (double)p.step_ns()[i] / 1e6 / runs;
-    rows.push_back(r);
-  }
-  return rows;
-}
+std::vector<ProfileRow> ModelSut::profile() const { return profile_rows(*plans_[0]); }
 
 void ModelSut::reset_profile() {
   if (o_.profile) {

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "bench/loadgen.h"
-#include "bench/runner.h"
+#include "bench/common.h"
 #include "io/dataset.h"
 #include "runtime/session.h"
 
