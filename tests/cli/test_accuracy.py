@@ -21,6 +21,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from cli_support import CleanErrors
+
 BIN = "build/rangeguard"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ZOO = os.path.join(ROOT, "models")
@@ -44,7 +46,7 @@ def load_idx_gz(path, offset):
         return np.frombuffer(f.read(), np.uint8, offset=offset)
 
 
-class AccuracyTest(unittest.TestCase):
+class AccuracyTest(CleanErrors):
     @classmethod
     def setUpClass(cls):
         cls.images = load_idx_gz(IMAGES, 16).reshape(-1, 28, 28)
@@ -65,15 +67,6 @@ class AccuracyTest(unittest.TestCase):
         run("accuracy", model, *args, "--json", out, check=True)
         with open(out) as f:
             return json.load(f)
-
-    def assert_clean_error(self, p, *fragments):
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        self.assertLess(p.returncode, 128, "killed by a signal")
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {p.stderr!r}")
-        self.assertTrue(lines[0].startswith("rangeguard: error: "), lines[0])
-        for f in fragments:
-            self.assertIn(f, lines[0])
 
     def assert_consistent(self, j, samples, classes=10):
         self.assertTrue(JSON_FIELDS <= set(j), JSON_FIELDS - set(j))

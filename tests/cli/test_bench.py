@@ -14,6 +14,8 @@ import sys
 import tempfile
 import unittest
 
+from cli_support import CleanErrors
+
 BIN = "build/rangeguard"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MODEL = os.path.join(ROOT, "models", "lenet_relu.onnx")
@@ -26,7 +28,7 @@ def run(*args):
     return subprocess.run([BIN, *map(str, args)], capture_output=True, text=True, timeout=120)
 
 
-class BenchTest(unittest.TestCase):
+class BenchTest(CleanErrors):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.d = self.tmp.name
@@ -59,15 +61,6 @@ class BenchTest(unittest.TestCase):
         self.assertLessEqual(lat["p50"], lat["p90"])
         self.assertLessEqual(lat["p99"], lat["p999"])
         self.assertLessEqual(lat["p999"], lat["max"])
-
-    def assert_clean_error(self, p, *fragments):
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        self.assertLess(p.returncode, 128, "killed by a signal")
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {p.stderr!r}")
-        self.assertTrue(lines[0].startswith("rangeguard: error: "), lines[0])
-        for f in fragments:
-            self.assertIn(f, lines[0])
 
     # --- scenarios ------------------------------------------------------------------
     def test_single_stream(self):

@@ -17,6 +17,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from cli_support import CleanErrors
+
 BIN = "build/rangeguard"
 
 
@@ -46,7 +48,7 @@ def small_model(path, batch="N", external=False, op_type="Relu", name_out="out/p
     return np.asarray(numpy_helper.to_array(w)), np.asarray(numpy_helper.to_array(b))
 
 
-class CliTest(unittest.TestCase):
+class CliTest(CleanErrors):
     def setUp(self):
         self.tmp = tempfile.TemporaryDirectory()
         self.d = self.tmp.name
@@ -56,15 +58,6 @@ class CliTest(unittest.TestCase):
 
     def path(self, name):
         return os.path.join(self.d, name)
-
-    def assert_clean_error(self, p, *fragments):
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        self.assertLess(p.returncode, 128, "killed by a signal")
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {p.stderr!r}")
-        self.assertTrue(lines[0].startswith("rangeguard: error: "), lines[0])
-        for f in fragments:
-            self.assertIn(f, lines[0])
 
     def save_input(self, name, arr):
         np.save(self.path(name), arr)

@@ -24,6 +24,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from cli_support import CleanErrors
+
 BIN = "build/rangeguard"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ZOO = os.path.join(ROOT, "models")
@@ -47,7 +49,7 @@ def jload(path):
         return json.load(f)
 
 
-class InjectTest(unittest.TestCase):
+class InjectTest(CleanErrors):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -78,15 +80,6 @@ class InjectTest(unittest.TestCase):
         out = self.path("c.json")
         run("inject", model, "--data", TEST, "--samples", N, *args, "--json", out, check=True)
         return jload(out)
-
-    def assert_clean_error(self, p, *fragments):
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        self.assertLess(p.returncode, 128, "killed by a signal")
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {p.stderr!r}")
-        self.assertTrue(lines[0].startswith("rangeguard: error: "), lines[0])
-        for f in fragments:
-            self.assertIn(f, lines[0])
 
     def top1(self, model, ort=False):
         d = tempfile.mkdtemp(dir=self.d)

@@ -25,6 +25,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from cli_support import CleanErrors
+
 BIN = "build/rangeguard"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ZOO = os.path.join(ROOT, "models")
@@ -61,7 +63,7 @@ def outputs(d):
     return {f[:-4]: np.load(os.path.join(d, f)) for f in sorted(os.listdir(d)) if f.endswith(".npy")}
 
 
-class ProtectTest(unittest.TestCase):
+class ProtectTest(CleanErrors):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
@@ -105,15 +107,6 @@ class ProtectTest(unittest.TestCase):
                            timeout=300)
         self.assertEqual(p.returncode, 0, p.stderr)
         return outputs(d)
-
-    def assert_clean_error(self, p, *fragments):
-        self.assertNotEqual(p.returncode, 0, p.stdout)
-        self.assertLess(p.returncode, 128, "killed by a signal")
-        lines = [l for l in p.stderr.splitlines() if l.strip()]
-        self.assertEqual(len(lines), 1, f"expected one line on stderr, got: {p.stderr!r}")
-        self.assertTrue(lines[0].startswith("rangeguard: error: "), lines[0])
-        for f in fragments:
-            self.assertIn(f, lines[0])
 
     # --- the bounds file ------------------------------------------------------------------
     def test_bounds_file_schema(self):
