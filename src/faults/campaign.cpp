@@ -215,7 +215,11 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
                             const CampaignOptions& o) {
   o.validate();
   CampaignResult r;
-  Graph g0 = load_onnx(model);  // the weights as the file has them: faults are defined here
+  std::string bytes = read_file(model);
+  const std::string model_sha = sha256_hex(bytes);
+  // The weights as the file has them: faults are defined here.
+  Graph g0 = parse_onnx(bytes.data(), bytes.size(), dir_of(model), model);
+  bytes.clear();
   if (!protected_model.empty()) {
     Graph gp = load_onnx(protected_model);
     for (const auto& kv : g0.initializers) {
@@ -282,6 +286,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
     faults = sample_faults(sites, o.spec, count, o.seed);
   }
   std::set<std::string> keep;
+  const auto producers = g0.producers();
   for (const auto& f : faults) {
     if (f.target == FaultTarget::weight) {
       const Tensor* t = g0.initializer(f.tensor);
@@ -289,9 +294,8 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
       if (t->dtype() != DType::f32 || f.index >= t->numel())
         fail(ErrorCode::invalid_input, "fault on weight '{}': element {} is past its {} elements", f.tensor, f.index, t->numel());
     } else {
-      bool found = false;
-      for (const auto& nd : g0.nodes) found = found || (!nd.outputs.empty() && nd.outputs[0] == f.tensor);
-      if (!found) fail(ErrorCode::invalid_input, "fault on activation '{}': no layer writes that value in {}", f.tensor, model);
+      auto it = producers.find(f.tensor);
+      if (it == producers.end() || g0.nodes[it->second].outputs[0] != f.tensor) fail(ErrorCode::invalid_input, "fault on activation '{}': no layer writes that value in {}", f.tensor, model);
       keep.insert(f.tensor);
     }
   }
@@ -380,7 +384,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
                 {"targets", targets}, {"kind", fault_kind_name(o.spec.kind)}, {"bits", bits.empty() ? "any" : bits},
                 {"flips", o.spec.flips}, {"layers", o.spec.layers}, {"biases", o.spec.biases}, {"seed", o.seed},
                 {"faults_in", o.faults_in}, {"trials_requested", o.trials}, {"margin", o.margin},
-                {"confidence", o.confidence}, {"model_sha256", sha256_hex(read_file(model))}};
+                {"confidence", o.confidence}, {"model_sha256", model_sha}};
   r.settings["clean_accuracy"] = labels.empty() ? nlohmann::json() : nlohmann::json((double)r.original.clean_correct / n);
   if (r.has_protected)
     r.settings["protected_clean_accuracy"] =
