@@ -268,8 +268,13 @@ void Plan::plan_node(int ni) {
     if (fold_node(n, ic, st.in, st.out)) return;
   }
 
+  // Empty tensors (a zero dim) go to the reference kernels: oneDNN may divide by a zero
+  // dim while building a primitive (found by fuzzing: Gemm with M = 0).
+  bool empty = false;
+  for (const auto& sh : ic.in_shapes) empty |= shape_numel(sh) == 0;
+  for (const auto& sh : ic.out_shapes) empty |= shape_numel(sh) == 0;
   std::vector<PostOp> chain;
-  if (!st.dynamic && opts_.fast_kernels) {
+  if (!st.dynamic && opts_.fast_kernels && !empty) {
     if (find_fast(n.op_type)) {
       chain = fusion_chain(ni, ic);
       CompileCtx cc(n, opset_);

@@ -73,6 +73,20 @@ class CliTest(CleanErrors):
         np.testing.assert_allclose(y, np.maximum(x @ w + b, 0), rtol=1e-5, atol=1e-6)
         self.assertIn("top-3", p.stdout)  # 2-D outputs list their top classes
 
+    def test_empty_tensors_run_instead_of_crashing(self):
+        # Found by fuzzing: a Gemm with M = 0 made oneDNN divide by zero (SIGFPE).
+        g = helper.make_graph([helper.make_node("Gemm", ["a", "b"], ["y"])], "empty",
+                              [helper.make_tensor_value_info("a", TensorProto.FLOAT, [0, 7]),
+                               helper.make_tensor_value_info("b", TensorProto.FLOAT, [7, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [0, 4])])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), self.path("e.onnx"))
+        self.assertEqual(run("info", self.path("e.onnx")).returncode, 0)
+        np.save(self.path("a.npy"), np.zeros((0, 7), np.float32))
+        np.save(self.path("b.npy"), np.ones((7, 4), np.float32))
+        run("run", self.path("e.onnx"), "--input", f"a={self.path('a.npy')}", "--input", f"b={self.path('b.npy')}",
+            "--output-dir", self.d, check=True)
+        self.assertEqual(np.load(self.path("y.npy")).shape, (0, 4))
+
     def test_single_input_shorthand_and_dynamic_batch(self):
         w, b = small_model(self.path("m.onnx"))
         for n in (1, 3, 7):
