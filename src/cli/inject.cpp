@@ -12,7 +12,7 @@ namespace rg::cli {
 namespace {
 
 struct InjectArgs {
-  std::string model, protected_model, data, labels, json, target = "weights", kind = "bitflip", bits = "any", shard;
+  std::string model, protected_model, data, labels, json, html, target = "weights", kind = "bitflip", bits = "any", shard;
   CampaignOptions o;
   ImageOptions img;
 };
@@ -56,8 +56,9 @@ void print_report(const nlohmann::json& j) {
                              j["timing"]["seconds"].get<double>());
 }
 
-void write_report(const nlohmann::json& j, const std::string& path) {
-  if (!path.empty()) write_file(path, j.dump(2) + "\n");
+void write_reports(const nlohmann::json& j, const std::string& json_path, const std::string& html_path) {
+  if (!json_path.empty()) write_file(json_path, j.dump(2) + "\n");
+  if (!html_path.empty()) write_file(html_path, campaign_html(j));
 }
 
 }  // namespace
@@ -96,6 +97,7 @@ void add_inject(CLI::App& app) {
   cmd->add_option("--faults-in", a->o.faults_in, "Replay a fault list instead of drawing one");
   cmd->add_option("--threads", a->o.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
   cmd->add_option("--json", a->json, "Write the report (schema: docs/inject.md)");
+  cmd->add_option("--html", a->html, "Write a self-contained HTML report (SDC by bit and by layer)");
   add_image_options(cmd, a->img);
   cmd->callback([a] {
     CampaignOptions& o = a->o;
@@ -118,15 +120,16 @@ void add_inject(CLI::App& app) {
     CampaignResult r = run_campaign(a->model, a->protected_model, *data, o);
     nlohmann::json j = campaign_json(r);
     print_report(j);
-    write_report(j, a->json);
+    write_reports(j, a->json, a->html);
   });
 
   auto* merge = app.add_subcommand("inject-merge", "Combine the shard reports of one campaign exactly");
   auto files = std::make_shared<std::vector<std::string>>();
-  auto out = std::make_shared<std::string>();
+  auto out = std::make_shared<std::string>(), out_html = std::make_shared<std::string>();
   merge->add_option("REPORTS", *files, "Shard reports (--json of inject --shard i/N)")->required();
   merge->add_option("--json", *out, "Write the merged report");
-  merge->callback([files, out] {
+  merge->add_option("--html", *out_html, "Write it as a self-contained HTML report");
+  merge->callback([files, out, out_html] {
     std::vector<nlohmann::json> shards;
     for (const auto& f : *files) {
       try {
@@ -142,7 +145,7 @@ void add_inject(CLI::App& app) {
       fail(ErrorCode::invalid_input, "a report lacks a field of the campaign schema ({})", e.what());
     }
     print_report(j);
-    write_report(j, *out);
+    write_reports(j, *out, *out_html);
   });
 }
 

@@ -58,6 +58,9 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
                             const CampaignOptions& o);
 
 nlohmann::json campaign_json(const CampaignResult& r);
+// A self-contained HTML view of a campaign report (from campaign_json or a merge):
+// outcome rates original vs protected, SDC by bit position and by layer as bar charts.
+std::string campaign_html(const nlohmann::json& report);
 // Sums shard reports of one campaign (identical settings) into one.
 nlohmann::json merge_campaigns(const std::vector<nlohmann::json>& shards);
 

@@ -13,8 +13,10 @@
 """
 import argparse
 import gzip
+import html.parser
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -149,6 +151,26 @@ class InjectTest(CleanErrors):
         self.assertEqual(j["settings"]["clean_accuracy"], j["settings"]["protected_clean_accuracy"])
         self.assertGreater(j["reduction"]["factor"], 1)
 
+    def test_html_report_shows_the_campaign(self):
+        page = self.path("c.html")
+        j = self.campaign(os.path.join(ZOO, "lenet_relu.onnx"), "--protected", self.protect("lenet_relu"),
+                          "--trials", 60, "--bits", "23-30", "--html", page)
+        with open(page) as f:
+            text = f.read()
+        html.parser.HTMLParser().feed(text)  # parses
+        self.assertNotIn("http://", text.replace("http://www.w3.org/2000/svg", ""))  # nothing fetched
+        self.assertEqual(text.count("<svg"), 3)  # outcomes, by bit, by layer
+        self.assertIn(f"<b>{j['reduction']['factor']:.1f}x</b>", text)
+        for m in ("original", "protected"):
+            for bit, e in j[m]["per_bit"].items():  # every bit's row, with its rate, in the table
+                self.assertIn(f"<td>{bit}</td>", text)
+                self.assertIn(f"{e['sdc_rate'] * 100:.3f}%", text)
+            for layer in j[m]["per_layer"]:
+                self.assertIn(f"<td>{layer}</td>", text)
+        # one bar per (bit, model), each with its hover value
+        bars = re.findall(r"<title>(original|protected): ([0-9.e+-]+)</title>", text)
+        self.assertGreaterEqual(len(bars), 2 * len(j["original"]["per_bit"]))
+
     def test_seed_fixes_the_list_and_shards_merge_exactly(self):
         model = os.path.join(ZOO, "lenet_tanh.onnx")
         args = ("--trials", 40, "--seed", 11, "--threads", 1)
@@ -161,7 +183,8 @@ class InjectTest(CleanErrors):
             run("inject", model, "--data", TEST, "--samples", N, *args, "--shard", f"{i}/3", "--json", out, check=True)
             shards.append(out)
         merged = self.path("merged.json")
-        run("inject-merge", *shards, "--json", merged, check=True)
+        run("inject-merge", *shards, "--json", merged, "--html", self.path("merged.html"), check=True)
+        self.assertTrue(os.path.getsize(self.path("merged.html")) > 1000)
         self.assertEqual(jload(merged)["original"]["counts"], whole["original"]["counts"])
         self.assertEqual(jload(merged)["original"]["per_layer"], whole["original"]["per_layer"])
         p = run("inject-merge", shards[0], shards[0])
