@@ -142,6 +142,9 @@ class Kernel {
   // Re-derives anything computed from constant inputs (reordered weights) after the
   // caller changed a constant in place (fault injection).
   virtual void refresh_constants() {}
+  // True when output 0 may share input 0's buffer (same shape, type and layout): the
+  // planner then aliases them where nothing reads the input afterwards.
+  virtual bool may_run_in_place() const { return false; }
 };
 
 // Returns null when this configuration is not one it handles (the reference runs instead).

@@ -3,6 +3,7 @@
 // nChw16c) so range supervision never forces a layout conversion. It may run in place.
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/ops.h"
@@ -14,6 +15,10 @@ using namespace dnnl_util;
 
 // The loops below are written branch-free (bitwise &, selects) so they vectorise: a
 // short-circuit && in the range test alone makes them scalar and 5-10x slower.
+
+// In place (x == y, the planner's choice where nothing reads x later) the same loops
+// run: the lines are already dirty from the layer that wrote x, so storing every value
+// costs no extra write-back, and the pass stays in the cache the layer warmed.
 
 // One contiguous run with a single [lo, hi]. Returns the out-of-range count.
 __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -44,27 +49,33 @@ int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool 
 // channels per pixel; channel-blocked nChw16c: 16 channels per pixel of one block).
 __attribute__((target_clones("avx512f", "avx2", "default")))
 int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const float* h, int64_t block, bool zero) {
-  int32_t count = 0;
+  // Counts per lane, added up once at the end: a reduction clause on the inner loop adds
+  // its lanes up horizontally once per pixel, which cost more than the checks (C = 16).
+  thread_local std::vector<int32_t> lanes;
+  lanes.assign(block, 0);
+  int32_t* cnt = lanes.data();
   for (int64_t p = 0; p < len; p += block) {
     if (zero) {
-#pragma omp simd reduction(+ : count)
+#pragma omp simd
       for (int64_t k = 0; k < block; k++) {
         float v = x[p + k];
         int in = (v >= l[k]) & (v <= h[k]);
-        count += 1 - in;
+        cnt[k] += 1 - in;
         y[p + k] = in ? v : 0.f;
       }
     } else {
-#pragma omp simd reduction(+ : count)
+#pragma omp simd
       for (int64_t k = 0; k < block; k++) {
         float v = x[p + k];
         int in = (v >= l[k]) & (v <= h[k]);
-        count += 1 - in;
+        cnt[k] += 1 - in;
         float c = v < l[k] ? l[k] : v;
         y[p + k] = c > h[k] ? h[k] : c;
       }
     }
   }
+  int64_t count = 0;
+  for (int64_t k = 0; k < block; k++) count += cnt[k];
   return count;
 }
 
@@ -131,6 +142,7 @@ class RangeGuardKernel : public Kernel {
     return std::string("fast:range_guard:") + kinds[(int)kind_];
   }
   Layout out_layout(int i) const override { return i == 0 ? layout_ : plain_layout(); }
+  bool may_run_in_place() const override { return true; }
 
  private:
   Kind kind_;
