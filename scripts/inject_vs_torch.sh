@@ -17,7 +17,8 @@
 #
 # Environment: BIN (default build/rangeguard), ROUNDS (3), SEED (1), BITS (any),
 # DATA (the Fashion-MNIST test images), OUT (a folder kept for the raw reports; default a
-# temporary one, deleted).
+# temporary one, deleted), TORCH_ARGS (more torch_inject.py options, e.g.
+# "--memory-format contiguous").
 # Example:  BIN=build/rangeguard scripts/inject_vs_torch.sh models/lenet_relu.onnx 300 64 1
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,8 +52,9 @@ rangeguard_round() {  # $1: round number; round 1 draws the list, later ones rep
 }
 
 torch_round() {
+  # shellcheck disable=SC2086  # TORCH_ARGS: several options, split on purpose
   "$PY" "$ROOT/scripts/torch_inject.py" "$MODEL" --faults "$OUT/faults.jsonl" "${common[@]}" \
-    --rangeguard "$BIN" >"$OUT/torch$1.json"
+    --rangeguard "$BIN" ${TORCH_ARGS:-} >"$OUT/torch$1.json"
 }
 
 rg=() pt=()
@@ -63,4 +65,6 @@ done
 
 "$PY" "$ROOT/scripts/inject_compare.py" --rangeguard "${rg[@]}" --torch "${pt[@]}" --json "$OUT/summary.json"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "command: BIN=$BIN ROUNDS=$ROUNDS SEED=$SEED BITS=$BITS scripts/inject_vs_torch.sh $MODEL $TRIALS $SAMPLES $THREADS"
+# OpenMP's wait policy decides 2-thread speed on a busy machine (both tools use libgomp).
+echo "command: ${OMP_WAIT_POLICY:+OMP_WAIT_POLICY=$OMP_WAIT_POLICY }BIN=$BIN ROUNDS=$ROUNDS SEED=$SEED BITS=$BITS${TORCH_ARGS:+ TORCH_ARGS=\"$TORCH_ARGS\"}" \
+  "scripts/inject_vs_torch.sh $MODEL $TRIALS $SAMPLES $THREADS"
