@@ -96,6 +96,9 @@ void add_inject(CLI::App& app) {
   cmd->add_option("--faults-out", a->o.faults_out, "Write the fault list (JSON Lines)");
   cmd->add_option("--faults-in", a->o.faults_in, "Replay a fault list instead of drawing one");
   cmd->add_option("--threads", a->o.threads, "Intra-op threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--resume-mb", a->o.resume_mb,
+                  "Memory for clean activations, so faulted runs resume at the faulted layer (0 = run whole)")
+      ->capture_default_str();
   cmd->add_option("--json", a->json, "Write the report (schema: docs/inject.md)");
   cmd->add_option("--html", a->html, "Write a self-contained HTML report (SDC by bit and by layer)");
   add_image_options(cmd, a->img);

@@ -35,6 +35,9 @@ struct Model {
   std::vector<int64_t> golden;
   int64_t clean_oob = 0;  // out-of-range activations the detector counts without a fault
   Tally tally;
+  // Arena snapshots of clean runs, by (batch, step to resume at), and their total size.
+  std::map<std::pair<size_t, size_t>, std::vector<char>> snapshots;
+  size_t snapshot_bytes = 0, snapshot_budget = 0;
 };
 
 std::unique_ptr<Model> open_model(const std::string& path, const CampaignOptions& o, const std::set<std::string>& keep) {
@@ -53,15 +56,19 @@ std::unique_ptr<Model> open_model(const std::string& path, const CampaignOptions
   }
   if (m->score < 0) fail(ErrorCode::invalid_input, "{}: no score output", path);
   m->tally.has_detector = m->count >= 0;
+  m->snapshot_budget = (size_t)o.resume_mb << 20;
   return m;
 }
 
 // Runs every batch; `each(input, row, classes)` sees each real input's scores. An
 // activation fault (when given) is applied as its layer writes the value, to every sample.
-int64_t run_all(Model& m, const std::vector<Batch>& batches, const Fault* act,
+// `touched` (weight faults: the constants changed) or `act` let a run resume at the first
+// step they affect, from a snapshot of the clean run (the steps before it are unchanged).
+int64_t run_all(Model& m, const std::vector<Batch>& batches, const Fault* act, const std::vector<std::string>* touched,
                 const std::function<void(int64_t, const float*, int64_t)>& each) {
   int64_t oob = 0;
-  for (const auto& b : batches) {
+  for (size_t bi = 0; bi < batches.size(); bi++) {
+    const Batch& b = batches[bi];
     Plan& plan = m.session->plan({b.x.shape()});
     if (act) {
       plan.observe({act->tensor}, [act](const std::string&, Tensor& t) {
@@ -73,13 +80,24 @@ int64_t run_all(Model& m, const std::vector<Batch>& batches, const Fault* act,
         for (int64_t s = 0; s < n; s++) p[s * per + act->index] = apply_fault(p[s * per + act->index], *act);
       });
     }
-    std::vector<Tensor> outs = plan.run({b.x});
+    size_t from = plan.steps().size();
+    if (act) from = plan.first_step_writing(act->tensor);
+    if (touched)
+      for (const auto& t : *touched) from = std::min(from, plan.first_step_reading(t));
+    auto it = m.snapshots.find({bi, from});
+    if (from < plan.steps().size() && from > 0 && it == m.snapshots.end() &&
+        m.snapshot_bytes + plan.activation_bytes() <= m.snapshot_budget) {
+      it = m.snapshots.emplace(std::make_pair(bi, from), std::vector<char>()).first;
+      m.snapshot_bytes += plan.activation_bytes();
+    }
+    if (it != m.snapshots.end()) plan.execute_resume({b.x}, from, it->second);
+    else plan.execute({b.x});
     plan.clear_observers();
-    const Tensor& y = outs[m.score];
+    const Tensor& y = plan.output(m.score);
     if (y.dtype() != DType::f32 || y.rank() < 1) fail(ErrorCode::invalid_input, "the score output is not float32 [batch, ...]");
     int64_t classes = y.numel() / y.dim(0);
     for (int64_t i = 0; i < b.count; i++) each(b.first + i, y.data<float>() + i * classes, classes);
-    if (m.count >= 0) oob += (int64_t)outs[m.count].to_doubles().at(0);
+    if (m.count >= 0) oob += (int64_t)plan.output(m.count).to_doubles().at(0);
   }
   return oob;
 }
@@ -196,6 +214,7 @@ void CampaignOptions::validate() const {
   if (shards < 1 || shard < 0 || shard >= shards)
     fail(ErrorCode::invalid_input, "--shard must be i/N with 0 <= i < N, got {}/{}", shard, shards);
   if (samples < 1 || batch < 1) fail(ErrorCode::invalid_input, "--samples and --batch must be at least 1");
+  if (resume_mb < 0) fail(ErrorCode::invalid_input, "--resume-mb must be >= 0, got {}", resume_mb);
 }
 
 std::pair<double, double> wilson(int64_t k, int64_t n, double z) {
@@ -310,7 +329,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
   // Golden outputs, once per model; their timing is the plain inference rate.
   for (auto& m : models) {
     m->golden.assign(n, -1);
-    m->clean_oob = run_all(*m, batches, nullptr, [&](int64_t i, const float* row, int64_t c) {
+    m->clean_oob = run_all(*m, batches, nullptr, nullptr, [&](int64_t i, const float* row, int64_t c) {
       bool finite;
       m->golden[i] = top1(row, c, finite);
       if (i < (int64_t)labels.size() && m->golden[i] == labels[i]) m->tally.clean_correct++;
@@ -321,7 +340,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
     int64_t runs = 0;
     double s = 0;
     while (runs < 3 || s < 0.3) {
-      run_all(*models[0], batches, nullptr, [](int64_t, const float*, int64_t) {});
+      run_all(*models[0], batches, nullptr, nullptr, [](int64_t, const float*, int64_t) {});
       runs++;
       s = std::chrono::duration<double>(Clock::now() - t0).count();
     }
@@ -338,13 +357,15 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
     for (auto& m : models) {
       Tally& t = m->tally;
       float orig = 0;
+      std::vector<std::string> touched;
       if (f.target == FaultTarget::weight) {
         orig = g0.initializer(f.tensor)->data<float>()[f.index];
-        m->session->set_weight_element(f.tensor, f.index, apply_fault(orig, f));
+        touched = m->session->set_weight_element(f.tensor, f.index, apply_fault(orig, f));
       }
       auto& bit = t.per_bit[bits_key(f)];
       auto& layer = t.per_layer[f.layer.empty() ? f.tensor : f.layer];
-      int64_t oob = run_all(*m, batches, f.target == FaultTarget::activation ? &f : nullptr,
+      bool weight = f.target == FaultTarget::weight;
+      int64_t oob = run_all(*m, batches, weight ? nullptr : &f, weight ? &touched : nullptr,
                             [&](int64_t i, const float* row, int64_t c) {
                               bool finite;
                               int64_t y = top1(row, c, finite);

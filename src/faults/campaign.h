@@ -26,6 +26,9 @@ struct CampaignOptions {
   int64_t samples = 64;      // evaluation inputs per fault
   int64_t batch = 64;
   int threads = 0;
+  // Clean activations kept per (batch, layer) so a faulted run resumes at the first layer
+  // the fault touches instead of at the input; beyond this budget runs start at the input.
+  int64_t resume_mb = 1024;
   std::string faults_in, faults_out;
   std::function<void(int64_t, int64_t)> progress;
   void validate() const;

@@ -602,12 +602,19 @@ void Plan::set_profiling(bool on) {
   profiled_runs_ = 0;
 }
 
-void Plan::execute(const std::vector<Tensor>& inputs) {
+void Plan::execute(const std::vector<Tensor>& inputs) { run_steps(inputs, 0, 0, nullptr); }
+
+void Plan::run_steps(const std::vector<Tensor>& inputs, size_t from, size_t save_at, std::vector<char>* save) {
   RG_ASSERT(inputs.size() == input_slots_.size());
   omp_set_num_threads(threads_);  // per calling thread (streams)
   for (size_t i = 0; i < inputs.size(); i++) slots_[input_slots_[i]].value = inputs[i];
   int cur = threads_;
-  for (size_t i = 0; i < steps_.size(); i++) {
+  for (size_t i = from; i < steps_.size(); i++) {
+    if (save && i == save_at) {
+      wait_fast_kernels();
+      const char* a = static_cast<const char*>(arena_.get());
+      save->assign(a, a + activation_bytes_);
+    }
     Step& s = steps_[i];
     int want = s.threads ? s.threads : threads_;
     if (want != cur) omp_set_num_threads(cur = want);
@@ -628,6 +635,34 @@ void Plan::execute(const std::vector<Tensor>& inputs) {
   for (int s : input_slots_)
     if (std::find(output_slots_.begin(), output_slots_.end(), s) == output_slots_.end())
       slots_[s].value = Tensor();  // do not keep the caller's buffers alive
+}
+
+size_t Plan::first_step_reading(const std::string& constant) const {
+  int slot = slot_of(constant);
+  for (size_t i = 0; slot >= 0 && i < steps_.size(); i++)
+    if (std::find(steps_[i].in.begin(), steps_[i].in.end(), slot) != steps_[i].in.end()) return i;
+  return steps_.size();
+}
+
+size_t Plan::first_step_writing(const std::string& value) const {
+  int slot = slot_of(value);
+  for (size_t i = 0; slot >= 0 && i < steps_.size(); i++)
+    if (std::find(steps_[i].out.begin(), steps_[i].out.end(), slot) != steps_[i].out.end()) return i;
+  return steps_.size();
+}
+
+bool Plan::resumable() const {
+  for (const auto& st : steps_)
+    if (st.dynamic) return false;
+  return true;
+}
+
+void Plan::execute_resume(const std::vector<Tensor>& inputs, size_t from, std::vector<char>& snapshot) {
+  if (from == 0 || from >= steps_.size() || !resumable()) return execute(inputs);
+  if (snapshot.empty()) return run_steps(inputs, 0, from, &snapshot);
+  RG_ASSERT(snapshot.size() == activation_bytes_);
+  std::memcpy(arena_.get(), snapshot.data(), activation_bytes_);
+  run_steps(inputs, from, 0, nullptr);
 }
 
 std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs) {

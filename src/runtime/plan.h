@@ -63,6 +63,18 @@ class Plan {
   // Re-derives what the kernels computed from constant `name` after it changed in place.
   void refresh_constant(const std::string& name);
 
+  // Resuming mid-plan (fault campaigns): a weight changed in place alters only the steps
+  // from the first one that reads it, and an activation fault only those from its
+  // producer. The first such step; steps().size() when no step reads or writes it.
+  size_t first_step_reading(const std::string& constant) const;
+  size_t first_step_writing(const std::string& value) const;
+  // False when some buffers live outside the activation arena (data-dependent shapes).
+  bool resumable() const;
+  // With an empty `snapshot`: runs every step, copying the arena as it stands before
+  // step `from` into `snapshot`. Otherwise restores the arena from it (taken with the
+  // same `from` and the same inputs) and runs only steps from `from` on. Outputs as execute.
+  void execute_resume(const std::vector<Tensor>& inputs, size_t from, std::vector<char>& snapshot);
+
   // Per-step timing (off by default: it adds two clock reads per step).
   void set_profiling(bool on);
   const std::vector<int64_t>& step_ns() const { return step_ns_; }  // cumulative, per step
@@ -90,6 +102,8 @@ class Plan {
   void allocate();
   void autotune_threads();
   void infer_dynamic(Step& s);
+  // Runs steps [from, end); with `save`, copies the arena into it just before step save_at.
+  void run_steps(const std::vector<Tensor>& inputs, size_t from, size_t save_at, std::vector<char>* save);
 
   Graph graph_;
   SessionOptions opts_;

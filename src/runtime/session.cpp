@@ -55,7 +55,7 @@ Session::Session(Graph g, SessionOptions o) : graph_(std::move(g)), opts_(std::m
   run_passes(graph_, po);
 }
 
-void Session::set_weight_element(const std::string& name, int64_t index, float value) {
+std::vector<std::string> Session::set_weight_element(const std::string& name, int64_t index, float value) {
   std::vector<std::string> touched;
   auto poke = [&](const std::string& init, float v) {
     Tensor& t = graph_.initializers.at(init);
@@ -79,6 +79,7 @@ void Session::set_weight_element(const std::string& name, int64_t index, float v
     fail(ErrorCode::invalid_input, "weight '{}' is not a float32 parameter the compiled model reads", name);
   for (auto& p : plans_)
     for (const auto& t : touched) p.second->refresh_constant(t);
+  return touched;
 }
 
 Session Session::load(const std::string& path, SessionOptions o) { return Session(load_onnx(path), std::move(o)); }

@@ -40,7 +40,9 @@ class Session {
   // has it) becomes `value` in every compiled plan, including weights a pass derived from
   // it (BatchNorm folding): only what the change touches is redone, nothing recompiles.
   // Restore by writing the original value back. Not thread-safe with runs in flight.
-  void set_weight_element(const std::string& name, int64_t index, float value);
+  // Returns the constants changed (the weight and those derived from it), for
+  // Plan::first_step_reading.
+  std::vector<std::string> set_weight_element(const std::string& name, int64_t index, float value);
 
   // Checks one input against its declaration; throws invalid_input with a clear reason.
   void check_input(size_t index, const Tensor& t) const;

@@ -177,6 +177,10 @@ class InjectTest(CleanErrors):
         whole = self.campaign(model, *args)
         again = self.campaign(model, "--trials", 40, "--seed", 11, "--threads", 2)
         self.assertEqual(whole["original"]["counts"], again["original"]["counts"])
+        # Runs that resume at the faulted layer (the default) classify exactly as whole runs.
+        whole_runs = self.campaign(model, *args, "--resume-mb", 0)
+        self.assertEqual(whole["original"]["counts"], whole_runs["original"]["counts"])
+        self.assertEqual(whole["original"]["per_layer"], whole_runs["original"]["per_layer"])
         shards = []
         for i in range(3):
             out = self.path(f"s{i}.json")
@@ -208,6 +212,8 @@ class InjectTest(CleanErrors):
             self.assertTrue(all(json.loads(l)["target"] == "activation" for l in f))
         self.assertEqual(j["original"]["trials"], 30)
         self.assertGreater(j["original"]["counts"]["sdc"] + j["original"]["counts"]["due"], 0)
+        whole = self.campaign(os.path.join(ZOO, "lenet_relu.onnx"), "--faults-in", self.path("act.jsonl"), "--resume-mb", 0)
+        self.assertEqual(j["original"]["counts"], whole["original"]["counts"])
 
     # --- bad input --------------------------------------------------------------------------
     def test_bad_input(self):
