@@ -34,7 +34,8 @@ for m in resnet_swish resnet50 efficientnet_b0; do
 import json, sys
 d, m, name = sys.argv[1:]
 c = json.load(open(f"{d}/r.json"))["compare"]
-n = json.load(open(f"{d}/sites.json"))["sites"]
+s = json.load(open(f"{d}/sites.json"))["sites"]
+n = len(s) if isinstance(s, list) else s
 print(f"| {m} | {name} | {n} | {c['ratio']:.3f} [{c['ci95'][0]:.3f}, {c['ci95'][1]:.3f}] |")
 PY
   done

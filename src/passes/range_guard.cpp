@@ -2,8 +2,9 @@
 // RangeGuard node per site, when they count (--detect) or zero (--action zero):
 //   y = Clip(t, lo, hi) | Min(Max(t, lo), hi) | Where(mask, 0, t)
 //   mask = Or(Or(Less(t, lo), Greater(t, hi)), IsNaN(t));  count = ReduceSum(Cast(mask))
-// becomes RangeGuard(t, lo, hi) -> (y, count): one pass over t instead of six. A plain
-// clamp without counting is left alone: it fuses into the layer before it for free.
+// becomes RangeGuard(t, lo, hi) -> (y, count): one pass over t instead of six. A scalar
+// clamp without counting is left alone: it fuses into the layer before it for free; a
+// per-channel one becomes RangeGuard(t, lo, hi) -> y.
 #include <unordered_map>
 
 #include "passes/passes.h"
@@ -79,6 +80,7 @@ int recognize_range_guards(Graph& g) {
     } else {
       continue;
     }
+    const std::vector<int> check_nodes = nodes;
     // The counter hangs off the mask (built from t); in zero mode the Where reads it too.
     std::string mask, mlo, mhi, count;
     std::vector<int> mask_nodes;
@@ -118,8 +120,16 @@ int recognize_range_guards(Graph& g) {
       }
       if (g.is_graph_output(mask)) have_mask = false;
     }
-    // A plain clamp (no counter) is left alone: it fuses into the layer before it.
-    if (!have_mask || (count.empty() && mode == "clamp")) continue;
+    // A scalar clamp (no counter) is left alone: it fuses into the layer before it as an
+    // eltwise clip, for free. A per-channel Min(Max) becomes a RangeGuard without a
+    // counter: fused, it would be two binary post-ops, which cost more than this one
+    // vectorised in-place pass (p50 ratio to the unprotected model, 1 thread: resnet50
+    // 1.04 -> 1.03, efficientnet_b0 1.23 -> 1.09, resnet_swish 1.11 -> 1.09).
+    bool per_channel = n.op_type == "Min" && (g.initializer(lo)->numel() > 1 || g.initializer(hi)->numel() > 1);
+    if (!have_mask || (count.empty() && mode == "clamp")) {
+      if (mode != "clamp" || !per_channel) continue;
+      nodes = check_nodes, mask_nodes.clear(), count.clear();
+    }
     nodes.insert(nodes.end(), mask_nodes.begin(), mask_nodes.end());
     bool clash = false;
     for (int k : nodes) clash |= drop[k];

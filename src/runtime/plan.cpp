@@ -312,8 +312,9 @@ void Plan::plan_node(int ni) {
       // Range checks (Clip/Max/Min after the activation) make Winograd, which takes a
       // ReLU post-op only, give way to a direct convolution. Keep Winograd and let the
       // checks run as their own (cheap, elementwise) steps.
-      // (Per-channel checks stay fused: standalone, oneDNN runs them on blocked layouts
-      // with its slow reference binary.)
+      // (Per-channel Max/Min stay fused: standalone, oneDNN runs them on blocked layouts
+      // with its slow reference binary. `protect`'s own per-channel checks never get here:
+      // they become RangeGuard steps, see passes/range_guard.cpp.)
       size_t checks = chain.size();
       while (checks > 0 && ((chain[checks - 1].operand && chain[checks - 1].operand_axis < 0) ||
                             chain[checks - 1].node->op_type == "Clip"))

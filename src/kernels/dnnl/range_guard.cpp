@@ -1,6 +1,8 @@
 // Fast RangeGuard: clamp-or-zero and count in one vectorised pass, directly on the
 // layout the activation arrives in (plain, channels-last, or channel-blocked like
 // nChw16c) so range supervision never forces a layout conversion. It may run in place.
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -79,17 +81,29 @@ int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const 
   return count;
 }
 
+// Sums body(i) over [0, n): on the plan's threads when `parallel`, else in this thread
+// without entering an OpenMP region (even one with a false if-clause builds a team,
+// ~2 us: it was most of a small site's cost).
+template <class F>
+int64_t sum_over(int64_t n, bool parallel, F body) {
+  int64_t total = 0;
+  if (parallel && omp_get_max_threads() > 1) {
+#pragma omp parallel for reduction(+ : total) schedule(static)
+    for (int64_t i = 0; i < n; i++) total += body(i);
+  } else {
+    for (int64_t i = 0; i < n; i++) total += body(i);
+  }
+  return total;
+}
+
 // `runs` runs of `len` values; run r uses bounds block r % nblocks. Runs split over the
 // plan's threads: a large activation is memory-bound, and one core cannot stream it.
 int64_t guard_tiles(const float* x, float* y, int64_t runs, int64_t len, const float* lo, const float* hi,
                     int64_t block, int64_t nblocks, bool zero) {
-  int64_t total = 0;
-#pragma omp parallel for reduction(+ : total) schedule(static) if (runs > 1 && runs * len >= 65536)
-  for (int64_t r = 0; r < runs; r++) {
+  return sum_over(runs, runs > 1 && runs * len >= 65536, [&](int64_t r) {
     int64_t b = (r % nblocks) * block;
-    total += guard_tile(x + r * len, y + r * len, len, lo + b, hi + b, block, zero);
-  }
-  return total;
+    return guard_tile(x + r * len, y + r * len, len, lo + b, hi + b, block, zero);
+  });
 }
 
 class RangeGuardKernel : public Kernel {
@@ -111,20 +125,19 @@ class RangeGuardKernel : public Kernel {
       case Kind::tensor: {
         // Chunks of 16K values over the plan's threads.
         const int64_t chunk = 16384, chunks = (n_ + chunk - 1) / chunk;
-#pragma omp parallel for reduction(+ : count) schedule(static) if (chunks > 4)
-        for (int64_t i = 0; i < chunks; i++)
-          count += guard_run(x + i * chunk, y + i * chunk, std::min(chunk, n_ - i * chunk), lo_[0], hi_[0], zero_);
+        count = sum_over(chunks, chunks > 4, [&](int64_t i) {
+          return guard_run(x + i * chunk, y + i * chunk, std::min(chunk, n_ - i * chunk), lo_[0], hi_[0], zero_);
+        });
         break;
       }
       case Kind::channel_last: {
         // Runs of whole pixels (~16K values each): one call streams many pixels.
         const int64_t pixels = n_ / channels_, per = std::max<int64_t>(1, 16384 / channels_);
         const int64_t runs = (pixels + per - 1) / per;
-#pragma omp parallel for reduction(+ : count) schedule(static) if (runs > 4)
-        for (int64_t r = 0; r < runs; r++) {
+        count = sum_over(runs, runs > 4, [&](int64_t r) {
           int64_t off = r * per * channels_, len = std::min(per, pixels - r * per) * channels_;
-          count += guard_tile(x + off, y + off, len, lo_, hi_, channels_, zero_);
-        }
+          return guard_tile(x + off, y + off, len, lo_, hi_, channels_, zero_);
+        });
         break;
       }
       case Kind::channel_blocked:
