@@ -5,14 +5,19 @@
 #   2. HTTP peak: wrk (closed loop, CONNS connections) posting a binary-tensor request.
 #      Steps 1 and 2 alternate ROUNDS times and medians are compared: on a shared machine
 #      a neighbour's burst can halve either figure for seconds.
-#   3. HTTP at half that peak: open-loop arrivals (scripts/serve_openloop.py), Poisson
-#      and evenly spaced, latency from the scheduled arrival. Like for like, the same
-#      Poisson rate in process (`rangeguard bench --scenario server --target-qps HALF`):
-#      the p99 ratio is what HTTP adds at equal load; the closed-loop p99 is shown too.
+#   3. Half that peak, open loop, latency from the scheduled arrival: the same Poisson
+#      arrivals (rate HALF, seed SEED) in process (`rangeguard bench --scenario server
+#      --target-qps HALF --seed SEED`) and over HTTP (the same command with --url, the C++
+#      client, CLIENT_CONNS connections), alternating ROUNDS times. The headline is the
+#      HTTP / in-process p99 ratio at equal load (target <= 2); the closed-loop p99 is
+#      shown too. scripts/serve_openloop.py (Python, Poisson and evenly spaced) gives a
+#      second opinion.
 #   4. Optional soak (SOAK_S > 0): half-peak Poisson load that long, server RSS before/after.
 # Usage: scripts/serve_load.sh [MODEL] [SECONDS]
 # Env: BIN (build/rangeguard), CONNS (2), ROUNDS (3), SERVE_ARGS ("--max-batch 1"), BENCH_ARGS
-# (""; match SERVE_ARGS, e.g. "--streams 2 --threads 1" for "--instances 2 --threads 1"), SOAK_S (0).
+# (""; match SERVE_ARGS, e.g. "--streams 2 --threads 1" for "--instances 2 --threads 1"), SOAK_S (0),
+# SEED (1; the Poisson arrivals of step 3), CLIENT_CONNS (8; connections of `bench --url`, which
+# override a --streams in BENCH_ARGS: in-flight requests beyond them would wait in the client).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-build/parity-models/resnet18.onnx}
@@ -23,6 +28,8 @@ ROUNDS=${ROUNDS:-3}
 SERVE_ARGS=${SERVE_ARGS:---max-batch 1}
 SOAK_S=${SOAK_S:-0}
 BENCH_ARGS=${BENCH_ARGS:-}
+SEED=${SEED:-1}
+CLIENT_CONNS=${CLIENT_CONNS:-8}
 PY=/usr/bin/python3
 command -v wrk >/dev/null || { echo "serve_load: wrk not found (apt-get install wrk)" >&2; exit 1; }
 TMP=$(mktemp -d)
@@ -72,13 +79,18 @@ PY
 )
 HALF=$($PY -c "print(float('$PEAK') / 2)")
 OL="$PY scripts/serve_openloop.py --port $PORT --path $RG_PATH --body $RG_BODY --header-len $RG_HEADER_LEN"
-echo "== HTTP at half peak ($HALF req/s), open loop"
+OPEN="--scenario server --target-qps $HALF --seed $SEED --duration $DUR --warmup 1"
+for r in $(seq "$ROUNDS"); do
+  echo "== half peak, round $r/$ROUNDS: the same Poisson arrivals in process ($BIN bench $MODEL $OPEN $BENCH_ARGS), then over HTTP (+ --url $URL --streams $CLIENT_CONNS)"
+  # shellcheck disable=SC2086
+  "$BIN" bench "$MODEL" $OPEN $BENCH_ARGS --json "$TMP/server$r.json" 2>/dev/null | grep -E "^latency" || true
+  # shellcheck disable=SC2086
+  "$BIN" bench "$MODEL" $OPEN $BENCH_ARGS --url "$URL" --streams "$CLIENT_CONNS" --json "$TMP/http$r.json" 2>/dev/null \
+    | grep -E "^latency" || true
+done
+echo "== second opinion: scripts/serve_openloop.py at $HALF req/s"
 $OL --rate "$HALF" --duration "$DUR" --arrivals poisson | tee "$TMP/poisson.json"
 $OL --rate "$HALF" --duration "$DUR" --arrivals uniform | tee "$TMP/uniform.json"
-echo "== in process at the same rate ($BIN bench --scenario server --target-qps $HALF $BENCH_ARGS)"
-# shellcheck disable=SC2086
-"$BIN" bench "$MODEL" --scenario server --target-qps "$HALF" --duration "$DUR" --warmup 1 $BENCH_ARGS \
-  --json "$TMP/server.json" 2>/dev/null | grep -E "latency|throughput|p99" || true
 if [ "$SOAK_S" -gt 0 ]; then
   R0=$(rss)
   echo "== soak: ${SOAK_S}s of Poisson arrivals at $HALF req/s; server RSS at start ${R0} MB"
@@ -96,13 +108,20 @@ ip = statistics.median(b["throughput_per_s"] for b in benches)
 ip50 = statistics.median(b["latency_ms"]["p50"] for b in benches)
 ip99 = statistics.median(b["latency_ms"]["p99"] for b in benches)
 po, un = json.load(open(d + "/poisson.json")), json.load(open(d + "/uniform.json"))
-sv = json.load(open(d + "/server.json"))["latency_ms"]["p99"]
+sv = [json.load(open(f"{d}/server{r}.json"))["latency_ms"] for r in range(1, rounds + 1)]
+hv = [json.load(open(f"{d}/http{r}.json"))["latency_ms"] for r in range(1, rounds + 1)]
+sv99 = statistics.median(l["p99"] for l in sv)
 print(f"== summary (medians of {rounds} rounds)")
-print(f"in-process  {ip:.1f} inferences/s, p50 {ip50:.2f} ms, p99 {ip99:.2f} ms (closed loop); "
-      f"p99 {sv:.2f} ms at half peak (Poisson, server scenario)")
+print(f"in-process  {ip:.1f} inferences/s, p50 {ip50:.2f} ms, p99 {ip99:.2f} ms (closed loop)")
 print(f"HTTP peak   {peak:.1f} req/s  -> ratio HTTP/in-process throughput {peak / ip:.2f} (target >= 0.80)")
+print(f"half peak   same Poisson arrivals ({peak / 2:.1f} q/s), latency from the scheduled arrival:")
+for r, (s, h) in enumerate(zip(sv, hv), 1):
+    print(f"  round {r}   in process p50 {s['p50']:.2f} p99 {s['p99']:.2f} ms | HTTP (C++ client) p50 {h['p50']:.2f} "
+          f"p99 {h['p99']:.2f} ms -> p99 ratio {h['p99'] / s['p99']:.2f}")
+ratio = statistics.median(h["p99"] / s["p99"] for s, h in zip(sv, hv))
+print(f"  median p99 ratio HTTP / in-process {ratio:.2f} (target <= 2)")
 for name, r in [("poisson", po), ("uniform", un)]:
-    print(f"half peak   {name:8s} {r['achieved_rate']:.1f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+    print(f"  python {name:8s} {r['achieved_rate']:.1f} req/s, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
           f"errors {r['errors']} -> p99 / in-process p99: {r['p99_ms'] / ip99:.2f} closed loop, "
-          f"{r['p99_ms'] / sv:.2f} same-rate Poisson (target <= 2)")
+          f"{r['p99_ms'] / sv99:.2f} same-rate Poisson")
 PY

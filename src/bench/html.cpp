@@ -56,6 +56,10 @@ std::string html_report(const json& j) {
     for (const auto& r : j["invalid_reasons"]) o << "<li class='bad'>" << esc(r.get<std::string>()) << "</li>";
     o << "</ul>\n";
   }
+  if (j.contains("target"))
+    o << "<p>Measured over HTTP: model <b>" << esc(j["target"]["model_name"].get<std::string>()) << "</b> at "
+      << esc(j["target"]["url"].get<std::string>()) << ", " << j["target"]["connections"].get<int>()
+      << " client connection(s).</p>\n";
   o << "<p>Timing: <b>" << esc(j["timing"]["mode"].get<std::string>()) << "</b>; start: "
     << esc(j["timing"]["start"].get<std::string>()) << "; stop: " << esc(j["timing"]["stop"].get<std::string>())
     << "; latency measured from " << esc(j["timing"]["latency_from"].get<std::string>()) << ". Samples: "

@@ -26,50 +26,17 @@ ModelSut::ModelSut(const Session& session, const ModelSutOptions& o) : session_(
   const Graph& g = session.graph();
   int cores = (int)std::thread::hardware_concurrency();
   threads_ = o.threads > 0 ? o.threads : std::max(1, cores / o.streams);
-  if (o.data && g.inputs.size() != 1)
-    fail(ErrorCode::invalid_input, "--data feeds one input; this model has {}", g.inputs.size());
-  // The batch goes into the first dynamic dim of each input, other dynamic dims become 1.
-  for (const auto& in : g.inputs) {
-    if (!in.has_shape) fail(ErrorCode::invalid_model, "input '{}' has no declared shape to benchmark with", in.name);
-    Shape s = in.shape;
-    if (o.data) {
-      if (s.empty()) fail(ErrorCode::invalid_input, "input '{}' has no batch dim to feed --data samples into", in.name);
-      Shape per = fit_sample_shape(*o.data, in.name, Shape(s.begin() + 1, s.end()), in.dtype);
-      s.resize(1);
-      s.insert(s.end(), per.begin(), per.end());
-    }
-    bool first = true;
-    for (auto& d : s)
-      if (d < 0) {
-        d = first ? o.batch : 1;
-        first = false;
-      }
-    shapes_.push_back(s);
-  }
-  batch_ = shapes_.empty() || shapes_[0].empty() ? 1 : std::max<int64_t>(1, shapes_[0][0]);
-  if (o.data && o.data->size() < batch_)
-    fail(ErrorCode::invalid_input, "{} has {} samples, fewer than a batch of {}", o.data->describe(), o.data->size(), batch_);
+  shapes_ = bench_input_shapes(g, o.batch, o.data);
+  batch_ = shapes_batch(shapes_);
   for (int k = 0; k < o.streams; k++) plans_.push_back(session.new_plan(shapes_, threads_));
   if (o.profile) plans_[0]->set_profiling(true);
 
-  size_t batch_bytes = 0;
-  for (size_t i = 0; i < shapes_.size(); i++) batch_bytes += (size_t)shape_numel(shapes_[i]) * dtype_size(g.inputs[i].dtype);
-  const size_t cap = 64u << 20;
   if (o.timing == Timing::pipeline) {
     for (int k = 0; k < o.streams; k++) staging_.push_back({Tensor(g.inputs[0].dtype, shapes_[0])});
     order_.resize((size_t)o.streams);
     topk_.resize((size_t)o.streams);
-  } else if (o.data) {
-    int64_t batches = (o.data->size() + batch_ - 1) / batch_;
-    batches = std::max<int64_t>(1, std::min<int64_t>(batches, (int64_t)(cap / std::max<size_t>(batch_bytes, 1))));
-    for (int64_t b = 0; b < batches; b++) {
-      Tensor t(g.inputs[0].dtype, shapes_[0]);
-      o.data->read(std::min(b * batch_, o.data->size() - batch_), batch_, t);
-      pool_.push_back({t});
-    }
   } else {
-    int64_t n = std::max<int64_t>(1, std::min<int64_t>(8, (int64_t)(cap / std::max<size_t>(batch_bytes, 1))));
-    for (int64_t k = 0; k < n; k++) pool_.push_back(random_inputs(g, shapes_, o.seed + (uint64_t)k));
+    pool_ = input_batches(g, shapes_, o.data, o.seed);
   }
 }
 

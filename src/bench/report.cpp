@@ -115,9 +115,11 @@ nlohmann::json report_json(const BenchResult& r, const BenchConfig& c, const Rep
     case Scenario::offline:
       j["metric"] = {{"name", "samples_per_s"}, {"value", r.runs[0].result.samples_per_s()}};
   }
-  j["timing"] = {{"mode", timing_name(ctx.timing)},
-                 {"start", timing_start_point(ctx.timing)},
-                 {"stop", timing_stop_point(ctx.timing)},
+  bool http = !ctx.url.empty();
+  if (http) j["target"] = {{"url", ctx.url}, {"model_name", ctx.model_name}, {"connections", ctx.streams}};
+  j["timing"] = {{"mode", http ? "http" : timing_name(ctx.timing)},
+                 {"start", http ? http_timing_start_point() : timing_start_point(ctx.timing)},
+                 {"stop", http ? http_timing_stop_point() : timing_stop_point(ctx.timing)},
                  {"latency_from", c.scenario == Scenario::server ? "scheduled arrival" :
                                   c.scenario == Scenario::offline ? "issue of all samples (run start)" : "query issue"}};
   j["samples_from"] = ctx.data.empty() ? "seeded random tensors" : ctx.data;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "bench/driver.h"
+#include "bench/http_sut.h"
 #include "bench/model_sut.h"
 
 namespace rg {
@@ -22,6 +23,8 @@ struct ReportContext {
   std::vector<Shape> input_shapes;
   size_t activation_bytes = 0;
   std::vector<std::vector<ProfileRow>> profiles;  // per model, with --profile
+  // --url: the server measured (streams are then client connections, timing "http").
+  std::string url, model_name;
 };
 
 // CPU model (/proc/cpuinfo), instruction set oneDNN dispatches, cores, threads, streams,

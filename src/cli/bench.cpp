@@ -7,18 +7,23 @@
 #include <thread>
 
 #include "bench/driver.h"
+#include "bench/http_sut.h"
 #include "bench/model_sut.h"
 #include "bench/report.h"
 #include "bench/self_test.h"
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "ir/onnx_io.h"
+#include "serve/server.h"
 
 namespace rg::cli {
 namespace {
 
 struct BenchArgs {
   std::string model, compare, precision = "fp32", json, html, trace, scenario = "single-stream", timing = "inference", data;
+  std::string url, model_name;  // --url: measure a KServe v2 server instead of the model in process
   bool no_winograd = false, no_autotune = false, verbose = false, profile = false, self_test = false;
+  bool streams_given = false;
   int threads = 0, streams = 1;
   double percentile = 0;
   BenchConfig c;
@@ -73,8 +78,13 @@ void print_report(const nlohmann::json& j, const BenchArgs& a, const BenchResult
   std::cout << fmt::format("scenario     {}, timing {} (start: {}; stop: {})\n", j["scenario"].get<std::string>(),
                            j["timing"]["mode"].get<std::string>(), j["timing"]["start"].get<std::string>(),
                            j["timing"]["stop"].get<std::string>());
-  std::cout << fmt::format("config       {} stream(s) x {} thread(s), batch {}, {} samples/query, {} on {}\n", ctx.streams,
-                           ctx.threads_per_stream, ctx.batch, a.c.query_samples(), a.precision, env["isa"].get<std::string>());
+  if (ctx.url.empty())
+    std::cout << fmt::format("config       {} stream(s) x {} thread(s), batch {}, {} samples/query, {} on {}\n", ctx.streams,
+                             ctx.threads_per_stream, ctx.batch, a.c.query_samples(), a.precision, env["isa"].get<std::string>());
+  else
+    std::cout << fmt::format("target       model '{}' at {} (KServe v2, binary tensors)\n"
+                             "config       http client, {} connection(s), batch {} per request, {} samples/query\n",
+                             ctx.model_name, ctx.url, ctx.streams, ctx.batch, a.c.query_samples());
   std::cout << fmt::format("cpu          {} ({} cores), {}\n", env["cpu_model"].get<std::string>(),
                            env["cores"].get<int>(), env["onednn_version"].get<std::string>());
   if (a.c.scenario == Scenario::server)
@@ -96,8 +106,11 @@ void print_report(const nlohmann::json& j, const BenchArgs& a, const BenchResult
                                p["throughput_per_s"].get<double>(), p["p50_ms"].get<double>(), p["p99_ms"].get<double>(),
                                p["valid"].get<bool>() ? "VALID" : "INVALID");
   }
-  std::cout << fmt::format("memory       {:.1f} MB activations per stream, peak RSS {:.1f} MB\n", ctx.activation_bytes / 1e6,
-                           j["peak_rss_mb"].get<double>());
+  if (ctx.url.empty())
+    std::cout << fmt::format("memory       {:.1f} MB activations per stream, peak RSS {:.1f} MB\n", ctx.activation_bytes / 1e6,
+                             j["peak_rss_mb"].get<double>());
+  else
+    std::cout << fmt::format("memory       peak RSS {:.1f} MB (this client)\n", j["peak_rss_mb"].get<double>());
   for (size_t m = 0; m < ctx.profiles.size(); m++)
     if (!ctx.profiles[m].empty()) {
       if (ctx.profiles.size() > 1) std::cout << (m == 0 ? "A: " : "B: ");
@@ -124,21 +137,50 @@ void self_test(const BenchArgs& a, bool duration_given) {
   if (!j["pass"].get<bool>()) fail(ErrorCode::internal, "self-test failed (see the lines above)");
 }
 
-void bench(BenchArgs& a, bool duration_given) {
-  if (a.self_test) return self_test(a, duration_given);
-  if (a.model.empty()) fail(ErrorCode::invalid_input, "bench needs a MODEL (or --self-test)");
-  a.c.scenario = parse_scenario(a.scenario);
-  if (a.percentile != 0) a.c.percentile = a.percentile / 100;
-  if (a.percentile != 0 && !(a.percentile > 0 && a.percentile < 100))
-    fail(ErrorCode::invalid_input, "--percentile must be in (0, 100), got {}", a.percentile);
-  if (!a.compare.empty() && a.c.find_peak) fail(ErrorCode::invalid_input, "--compare and --find-peak cannot be combined");
-  if (!a.compare.empty() && a.c.sweep) fail(ErrorCode::invalid_input, "--compare and --sweep cannot be combined");
-  if (a.streams < 1) fail(ErrorCode::invalid_input, "--streams must be at least 1, got {}", a.streams);
-  if (a.threads < 0) fail(ErrorCode::invalid_input, "--threads must be >= 0, got {}", a.threads);
-  a.c.validate();
-  Timing timing = a.timing == "pipeline" ? Timing::pipeline : Timing::inference;
-  if (timing == Timing::pipeline && a.data.empty()) fail(ErrorCode::invalid_input, "--timing pipeline needs --data");
+// Every option that describes the in-process engine, refused with --url (the server's
+// own options decide those there).
+void reject_engine_options(const BenchArgs& a) {
+  auto no = [](const char* opt) {
+    fail(ErrorCode::invalid_input, "{} applies to in-process runs only, not with --url (set it on the server instead, or drop it)", opt);
+  };
+  if (!a.compare.empty()) no("--compare");
+  if (a.profile) no("--profile");
+  if (a.precision != "fp32") no("--precision");
+  if (a.timing == "pipeline") no("--timing pipeline");
+  if (a.no_winograd) no("--no-winograd");
+  if (a.no_autotune) no("--no-autotune");
+}
 
+// What both kinds of run share once their SUTs exist: the run, sweeps, report and files.
+void measure(BenchArgs& a, const std::vector<Sut*>& suts, ReportContext& ctx,
+             const std::function<std::unique_ptr<Sut>(int)>& make_sut, const std::function<void()>& collect_profiles) {
+  a.c.trace = !a.trace.empty();
+  a.c.log = [](const std::string& s) { std::cerr << "bench: " << s << "\n"; };
+  std::string target = a.url.empty() ? a.model : fmt::format("'{}' at {}", ctx.model_name, a.url);
+  std::cerr << fmt::format("bench: {}{}, {}, {} {}, warm-up {} s, then at least {} s and {} queries\n", target,
+                           a.compare.empty() ? "" : " vs " + a.compare, a.scenario, ctx.streams,
+                           a.url.empty() ? "stream(s)" : "connection(s)", a.c.warmup_s, a.c.min_duration_s, a.c.min_queries);
+  WorkerPool pool(ctx.streams);
+  BenchResult r = run_benchmark(suts, pool, a.c);
+  collect_profiles();
+  if (a.c.sweep && a.c.scenario != Scenario::server) {
+    // Concurrency 1, 2, 4, ... up to --streams (or the core count when one stream).
+    int top = ctx.streams > 1 ? ctx.streams : std::max(1, (int)std::thread::hardware_concurrency());
+    std::vector<int> ks;
+    for (int k = 1; k < top; k *= 2) ks.push_back(k);
+    ks.push_back(top);
+    r.sweep_over = "streams";
+    r.sweep = sweep_streams(make_sut, ks, a.c);
+  }
+  nlohmann::json j = report_json(r, a.c, ctx);
+  print_report(j, a, r, ctx);
+  if (!a.json.empty()) write_file(a.json, j.dump(2) + "\n", "JSON report");
+  if (!a.html.empty()) write_file(a.html, html_report(j), "HTML report");
+  if (!a.trace.empty()) write_trace(a.trace, r, ctx);
+}
+
+// In process: one Session per model, a ModelSut per Session.
+void bench_in_process(BenchArgs& a, Timing timing, const Dataset* data) {
   SessionOptions so;
   so.precision = a.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   so.winograd = !a.no_winograd;
@@ -147,15 +189,13 @@ void bench(BenchArgs& a, bool duration_given) {
   std::vector<Session> sessions;
   sessions.push_back(Session::load(a.model, so));
   if (!a.compare.empty()) sessions.push_back(Session::load(a.compare, so));
-  std::unique_ptr<Dataset> data;
-  if (!a.data.empty()) data = open_dataset(a.data, a.img);
 
   ModelSutOptions mo;
   mo.streams = a.streams;
   mo.threads = a.threads;
-  mo.batch = a.c.scenario == Scenario::multi_stream ? a.c.samples_per_query : a.c.batch;
+  mo.batch = a.c.query_samples();
   mo.timing = timing;
-  mo.data = data.get();
+  mo.data = data;
   mo.seed = a.c.seed;
   mo.profile = a.profile;
   std::vector<std::unique_ptr<ModelSut>> suts;
@@ -173,38 +213,80 @@ void bench(BenchArgs& a, bool duration_given) {
   ctx.input_shapes = suts[0]->input_shapes();
   ctx.activation_bytes = suts[0]->activation_bytes();
 
-  a.c.trace = !a.trace.empty();
-  a.c.log = [](const std::string& s) { std::cerr << "bench: " << s << "\n"; };
-  std::cerr << fmt::format("bench: {}{}, {}, {} stream(s), warm-up {} s, then at least {} s and {} queries\n", a.model,
-                           a.compare.empty() ? "" : " vs " + a.compare, a.scenario, a.streams, a.c.warmup_s,
-                           a.c.min_duration_s, a.c.min_queries);
-  WorkerPool pool(a.streams);
   std::vector<Sut*> raw;
   for (auto& s : suts) raw.push_back(s.get());
-  BenchResult r = run_benchmark(raw, pool, a.c);
-  if (a.profile)
-    for (auto& s : suts) ctx.profiles.push_back(s->profile());
-  if (a.c.sweep && a.c.scenario != Scenario::server) {
-    // Concurrency 1, 2, 4, ... up to --streams (or the core count when one stream).
-    int top = a.streams > 1 ? a.streams : std::max(1, (int)std::thread::hardware_concurrency());
-    std::vector<int> ks;
-    for (int k = 1; k < top; k *= 2) ks.push_back(k);
-    ks.push_back(top);
-    ModelSutOptions so2 = mo;
-    so2.profile = false;
-    r.sweep_over = "streams";
-    r.sweep = sweep_streams(
-        [&](int k) {
-          so2.streams = k;
-          return std::unique_ptr<Sut>(new ModelSut(sessions[0], so2));
-        },
-        ks, a.c);
-  }
-  nlohmann::json j = report_json(r, a.c, ctx);
-  print_report(j, a, r, ctx);
-  if (!a.json.empty()) write_file(a.json, j.dump(2) + "\n", "JSON report");
-  if (!a.html.empty()) write_file(a.html, html_report(j), "HTML report");
-  if (!a.trace.empty()) write_trace(a.trace, r, ctx);
+  ModelSutOptions sweep_opts = mo;
+  sweep_opts.profile = false;
+  measure(
+      a, raw, ctx,
+      [&](int k) {
+        sweep_opts.streams = k;
+        return std::unique_ptr<Sut>(new ModelSut(sessions[0], sweep_opts));
+      },
+      [&] {
+        if (a.profile)
+          for (auto& s : suts) ctx.profiles.push_back(s->profile());
+      });
+}
+
+// Over HTTP: the model file only names and shapes the inputs; a server answers.
+void bench_over_http(BenchArgs& a, const Dataset* data) {
+  Graph g = load_onnx(a.model);
+  std::vector<Shape> shapes = bench_input_shapes(g, a.c.query_samples(), data);
+  std::vector<std::vector<Tensor>> batches = input_batches(g, shapes, data, a.c.seed);
+  HttpSutOptions ho;
+  ho.url = a.url;
+  ho.model_name = a.model_name.empty() ? serve::default_model_name(a.model) : a.model_name;
+  // A worker holds one query at a time, so in the server scenario the connections bound
+  // the requests in flight: a burst of Poisson arrivals beyond them would wait in the
+  // client instead of reaching the server's queue. 8 covers the bursts of a server at
+  // half its peak with up to a few instances; closed loops keep one stream per query.
+  ho.connections = a.streams_given || a.c.scenario != Scenario::server ? a.streams : 8;
+  auto sut = std::make_unique<HttpSut>(g, batches, ho);
+  sut->check_server(g);
+  if (a.threads != 0) std::cerr << "bench: --threads is the server's business with --url (rangeguard serve --threads); ignored\n";
+
+  ReportContext ctx;
+  ctx.models = {a.model};
+  ctx.data = a.data;
+  ctx.streams = ho.connections;
+  ctx.threads_per_stream = 1;  // one client thread per connection
+  ctx.batch = sut->batch();
+  ctx.input_shapes = shapes;
+  ctx.url = a.url;
+  ctx.model_name = ho.model_name;
+  HttpSutOptions sweep_opts = ho;
+  measure(
+      a, {sut.get()}, ctx,
+      [&](int k) {
+        sweep_opts.connections = k;
+        auto s = std::make_unique<HttpSut>(g, batches, sweep_opts);
+        return std::unique_ptr<Sut>(std::move(s));
+      },
+      [] {});
+}
+
+void bench(BenchArgs& a, bool duration_given) {
+  if (a.self_test) return self_test(a, duration_given);
+  if (a.model.empty()) fail(ErrorCode::invalid_input, "bench needs a MODEL (or --self-test)");
+  a.c.scenario = parse_scenario(a.scenario);
+  if (a.percentile != 0) a.c.percentile = a.percentile / 100;
+  if (a.percentile != 0 && !(a.percentile > 0 && a.percentile < 100))
+    fail(ErrorCode::invalid_input, "--percentile must be in (0, 100), got {}", a.percentile);
+  if (!a.compare.empty() && a.c.find_peak) fail(ErrorCode::invalid_input, "--compare and --find-peak cannot be combined");
+  if (!a.compare.empty() && a.c.sweep) fail(ErrorCode::invalid_input, "--compare and --sweep cannot be combined");
+  if (a.streams < 1) fail(ErrorCode::invalid_input, "--streams must be at least 1, got {}", a.streams);
+  if (a.threads < 0) fail(ErrorCode::invalid_input, "--threads must be >= 0, got {}", a.threads);
+  if (!a.model_name.empty() && a.url.empty()) fail(ErrorCode::invalid_input, "--model-name needs --url");
+  a.c.validate();
+  Timing timing = a.timing == "pipeline" ? Timing::pipeline : Timing::inference;
+  if (timing == Timing::pipeline && a.data.empty()) fail(ErrorCode::invalid_input, "--timing pipeline needs --data");
+
+  std::unique_ptr<Dataset> data;
+  if (!a.url.empty()) reject_engine_options(a);  // before reading a data set
+  if (!a.data.empty()) data = open_dataset(a.data, a.img);
+  if (a.url.empty()) bench_in_process(a, timing, data.get());
+  else bench_over_http(a, data.get());
 }
 
 }  // namespace
@@ -223,13 +305,17 @@ void add_bench(CLI::App& app) {
       "  rangeguard bench resnet50.onnx --scenario server --latency-bound 15 --find-peak\n"
       "  rangeguard bench resnet50.onnx --compare resnet50.protected.onnx   (overhead, with a CI)\n"
       "  rangeguard bench m.onnx --scenario offline --streams 2 --batch 8 --sweep\n"
+      "  rangeguard bench m.onnx --url http://127.0.0.1:8000 --scenario server --target-qps 50\n"
+      "                                                 (a running `rangeguard serve m.onnx`, over HTTP)\n"
       "  rangeguard bench --self-test                                        (harness cost)");
   auto a = std::make_shared<BenchArgs>();
   cmd->option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // the last one given wins
   cmd->add_option("MODEL", a->model, "ONNX model file (not needed with --self-test)");
   cmd->add_option("--scenario", a->scenario, "single-stream, multi-stream, server or offline")->capture_default_str();
   cmd->add_option("--threads", a->threads, "Intra-op threads per stream (0 = cores / streams)")->capture_default_str();
-  cmd->add_option("--streams", a->streams, "Concurrent executors sharing the weights")->capture_default_str();
+  auto* streams = cmd->add_option("--streams", a->streams,
+                                  "Concurrent executors sharing the weights (--url: client connections; server scenario default 8)")
+                      ->capture_default_str();
   cmd->add_option("--batch", a->c.batch, "Samples per query (offline: per batch); fills the dynamic batch dim")->capture_default_str();
   cmd->add_option("--samples-per-query", a->c.samples_per_query, "multi-stream: samples per query")->capture_default_str();
   cmd->add_option("--precision", a->precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
@@ -251,13 +337,18 @@ void add_bench(CLI::App& app) {
   cmd->add_option("--json", a->json, "Write the report as JSON (schema: docs/bench.md)");
   cmd->add_option("--html", a->html, "Write a self-contained HTML report (latency CDF, sweep curve)");
   cmd->add_option("--trace", a->trace, "Write one JSON line per measured query");
+  cmd->add_option("--url", a->url, "Measure a running KServe v2 server (rangeguard serve) at http://HOST:PORT instead");
+  cmd->add_option("--model-name", a->model_name, "--url: the model's name on the server (default: MODEL's file name without .onnx)");
   cmd->add_flag("--profile", a->profile, "Time every node (stream 0) and list the costliest");
   cmd->add_flag("--self-test", a->self_test, "Measure the harness itself with a no-op model");
   cmd->add_flag("--no-winograd", a->no_winograd, "Run 3x3 convolutions direct only");
   cmd->add_flag("--verbose", a->verbose, "Log graph passes, kernel choices and thread tuning");
   cmd->add_flag("--no-autotune", a->no_autotune, "Use every thread for every step (no per-step timing)");
   add_image_options(cmd, a->img);
-  cmd->callback([a, dur] { bench(*a, dur->count() > 0); });
+  cmd->callback([a, dur, streams] {
+    a->streams_given = streams->count() > 0;
+    bench(*a, dur->count() > 0);
+  });
 }
 
 }  // namespace rg::cli

@@ -100,6 +100,31 @@ int dtype_to_onnx(DType t) {
   return 0;
 }
 
+namespace {
+struct V2Type {
+  const char* name;
+  DType type;
+};
+constexpr V2Type kV2Types[] = {
+    {"FP32", DType::f32},  {"FP64", DType::f64},   {"FP16", DType::f16},   {"BF16", DType::bf16},
+    {"INT8", DType::i8},   {"UINT8", DType::u8},   {"INT16", DType::i16},  {"UINT16", DType::u16},
+    {"INT32", DType::i32}, {"UINT32", DType::u32}, {"INT64", DType::i64},  {"UINT64", DType::u64},
+    {"BOOL", DType::boolean},
+};
+}  // namespace
+
+DType dtype_from_v2(const std::string& name) {
+  for (const auto& t : kV2Types)
+    if (name == t.name) return t.type;
+  return DType::undefined;
+}
+
+const char* dtype_to_v2(DType t) {
+  for (const auto& k : kV2Types)
+    if (k.type == t) return k.name;
+  return "UNKNOWN";
+}
+
 float half_to_float(uint16_t h) {
   uint32_t sign = (uint32_t)(h & 0x8000) << 16;
   uint32_t exp = (h >> 10) & 0x1f;

@@ -34,6 +34,12 @@ bool dtype_is_int(DType t);
 DType dtype_from_onnx(int onnx_type);
 int dtype_to_onnx(DType t);
 
+// KServe v2 / Open Inference Protocol datatype names ("FP32", "INT64", "BOOL", ...), spoken
+// by the server and by the benchmark's HTTP client. dtype_from_v2 returns DType::undefined
+// for a name we do not know; dtype_to_v2 returns "UNKNOWN" for a type without one.
+DType dtype_from_v2(const std::string& name);
+const char* dtype_to_v2(DType t);
+
 // C++ type -> DType.
 template <typename T> constexpr DType dtype_of();
 template <> constexpr DType dtype_of<float>() { return DType::f32; }

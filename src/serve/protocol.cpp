@@ -13,17 +13,6 @@ using json = nlohmann::json;
 
 [[noreturn]] void bad(const std::string& msg) { throw HttpError(400, msg); }
 
-struct V2Type {
-  const char* name;
-  DType type;
-};
-constexpr V2Type kTypes[] = {
-    {"FP32", DType::f32},  {"FP64", DType::f64},   {"FP16", DType::f16},   {"BF16", DType::bf16},
-    {"INT8", DType::i8},   {"UINT8", DType::u8},   {"INT16", DType::i16},  {"UINT16", DType::u16},
-    {"INT32", DType::i32}, {"UINT32", DType::u32}, {"INT64", DType::i64},  {"UINT64", DType::u64},
-    {"BOOL", DType::boolean},
-};
-
 // Largest element count a request may declare: far above any real tensor, low enough
 // that count * element size cannot overflow and a lying shape is refused before any
 // allocation (the body size limit is the real bound).
@@ -143,18 +132,6 @@ json data_array(const Tensor& t) {
 }
 
 }  // namespace
-
-DType dtype_from_v2(const std::string& name) {
-  for (const auto& t : kTypes)
-    if (name == t.name) return t.type;
-  return DType::undefined;
-}
-
-const char* dtype_to_v2(DType t) {
-  for (const auto& k : kTypes)
-    if (k.type == t) return k.name;
-  return "UNKNOWN";
-}
 
 InferRequest decode_request(const std::string& body, std::optional<size_t> header_length, const Graph& model) {
   size_t json_len = header_length.value_or(body.size());

@@ -26,9 +26,10 @@ struct HttpError : std::runtime_error {
   int status;
 };
 
-// "FP32" <-> DType. Returns DType::undefined for a name we do not know.
-DType dtype_from_v2(const std::string& name);
-const char* dtype_to_v2(DType t);  // "FP32", "INT64", "BOOL", ...
+// The v2 datatype names ("FP32" <-> DType) live in core/dtype.h: the benchmark's HTTP
+// client speaks them too.
+using rg::dtype_from_v2;
+using rg::dtype_to_v2;
 
 struct RequestedOutput {
   std::string name;

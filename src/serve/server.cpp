@@ -25,12 +25,6 @@ void answer_error(httplib::Response& res, int status, const std::string& msg) {
   res.set_content(error_body(msg), "application/json");
 }
 
-std::string default_name(const std::string& path) {
-  std::string n = path.substr(path.find_last_of('/') + 1);
-  if (n.size() > 5 && n.compare(n.size() - 5, 5, ".onnx") == 0) n.resize(n.size() - 5);
-  return n;
-}
-
 std::optional<size_t> header_length(const httplib::Request& req) {
   if (!req.has_header("Inference-Header-Content-Length")) return std::nullopt;
   std::string v = req.get_header_value("Inference-Header-Content-Length");
@@ -42,6 +36,12 @@ std::optional<size_t> header_length(const httplib::Request& req) {
 bool loopback(const std::string& host) { return host == "127.0.0.1" || host == "localhost" || host == "::1"; }
 
 }  // namespace
+
+std::string default_model_name(const std::string& path) {
+  std::string n = path.substr(path.find_last_of('/') + 1);
+  if (n.size() > 5 && n.compare(n.size() - 5, 5, ".onnx") == 0) n.resize(n.size() - 5);
+  return n;
+}
 
 void ServeOptions::validate() const {
   batcher.validate();
@@ -67,7 +67,7 @@ int run_server(const ServeOptions& o) {
   so.threads = 0;  // each instance sets its own
   Session session = Session::load(o.model_path, so);
   const Graph& graph = session.graph();
-  const std::string name = o.name.empty() ? default_name(o.model_path) : o.name;
+  const std::string name = o.name.empty() ? default_model_name(o.model_path) : o.name;
   Metrics metrics;
   Batcher batcher(session, o.batcher, metrics);
   batcher.warm_up();

@@ -33,6 +33,10 @@ struct ServeOptions {
   void validate() const;
 };
 
+// The model's name in the URLs when --name is not given: the file name without ".onnx".
+// `rangeguard bench --url` defaults to the same name.
+std::string default_model_name(const std::string& model_path);
+
 // Loads the model, compiles the instances' plans, listens, prints one line with the URL
 // on stdout, and serves until SIGTERM or SIGINT; then stops accepting connections,
 // finishes the requests in flight and returns 0. Throws rg::Error when the model cannot
