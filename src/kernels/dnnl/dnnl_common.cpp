@@ -136,12 +136,12 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
       if (relu || prev.alg == A::eltwise_clip_v2) {
         float lo = std::max(relu ? 0.f : prev.alpha, alpha), hi = std::min(relu ? FLT_MAX : prev.beta, beta);
         if (lo <= hi) {
-          prev = {A::eltwise_clip_v2, lo, hi};
+          prev = {A::eltwise_clip_v2, lo, hi, nullptr, {}};
           return;
         }
       }
     }
-    list.push_back({alg, alpha, beta});
+    list.push_back({alg, alpha, beta, nullptr, {}});
   };
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
