@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 
 namespace rg {
 namespace {
@@ -309,6 +310,19 @@ void Plan::plan_node(int ni) {
         return find_fast(n.op_type)->make(cc);
       };
       st.fast = with_chain(chain);
+      // Rebuilds the kernel with only the first `keep` fused nodes when `better` accepts
+      // the result; the dropped checks then run as their own steps.
+      auto shorten = [&](size_t keep, const std::function<bool(const Kernel&)>& better) {
+        std::vector<PostOp> head(chain.begin(), chain.begin() + keep);
+        std::unique_ptr<Kernel> k = with_chain(head);
+        if (k && better(*k)) {
+          st.fast = std::move(k);
+          chain = head;
+        } else {
+          cc.post_ops = chain;  // what st.fast was built with, for autotuning
+        }
+      };
+      auto impl_has = [](const Kernel& k, const char* what) { return k.impl().find(what) != std::string::npos; };
       // Range checks (Clip/Max/Min after the activation) make Winograd, which takes a
       // ReLU post-op only, give way to a direct convolution. Keep Winograd and let the
       // checks run as their own (cheap, elementwise) steps.
@@ -320,32 +334,16 @@ void Plan::plan_node(int ni) {
                             chain[checks - 1].node->op_type == "Clip"))
         checks--;
       if (st.fast && opts_.winograd && n.op_type == "Conv" && checks > 0 && checks < chain.size() &&
-          st.fast->impl().find("wino") == std::string::npos) {
-        std::vector<PostOp> head(chain.begin(), chain.begin() + checks);
-        std::unique_ptr<Kernel> k = with_chain(head);
-        if (k && k->impl().find("wino") != std::string::npos) {
-          st.fast = std::move(k);
-          chain = head;
-        } else {
-          cc.post_ops = chain;  // what st.fast was built with, for autotuning
-        }
-      }
+          !impl_has(*st.fast, "wino"))
+        shorten(checks, [&](const Kernel& k) { return impl_has(k, "wino"); });
       // Per-channel checks are binary post-ops, which a gemm-based convolution (oneDNN's
       // pick for 1x1 outputs such as squeeze-excite layers) applies in a reference loop:
       // 3.5x the convolution's time, measured. There the checks run as their own steps,
       // on a few thousand values.
       size_t unchecked = chain.size();
       while (unchecked > 0 && chain[unchecked - 1].operand && chain[unchecked - 1].operand_axis >= 0) unchecked--;
-      if (st.fast && unchecked < chain.size() && st.fast->impl().find("gemm") != std::string::npos &&
-          n.op_type == "Conv") {
-        std::vector<PostOp> head(chain.begin(), chain.begin() + unchecked);
-        if (std::unique_ptr<Kernel> k = with_chain(head)) {
-          st.fast = std::move(k);
-          chain = head;
-        } else {
-          cc.post_ops = chain;
-        }
-      }
+      if (st.fast && unchecked < chain.size() && impl_has(*st.fast, "gemm") && n.op_type == "Conv")
+        shorten(unchecked, [](const Kernel&) { return true; });
       if (!st.fast && !chain.empty()) {
         chain.clear();
         st.fast = with_chain(chain);
@@ -638,19 +636,18 @@ void Plan::run_steps(const std::vector<Tensor>& inputs, size_t from, size_t save
       slots_[s].value = Tensor();  // do not keep the caller's buffers alive
 }
 
-size_t Plan::first_step_reading(const std::string& constant) const {
-  int slot = slot_of(constant);
-  for (size_t i = 0; slot >= 0 && i < steps_.size(); i++)
-    if (std::find(steps_[i].in.begin(), steps_[i].in.end(), slot) != steps_[i].in.end()) return i;
+// The first step whose `side` (Step::in or Step::out) lists `value`'s slot.
+size_t Plan::first_step_with(const std::string& value, std::vector<int> Step::*side) const {
+  int slot = slot_of(value);
+  for (size_t i = 0; slot >= 0 && i < steps_.size(); i++) {
+    const std::vector<int>& v = steps_[i].*side;
+    if (std::find(v.begin(), v.end(), slot) != v.end()) return i;
+  }
   return steps_.size();
 }
 
-size_t Plan::first_step_writing(const std::string& value) const {
-  int slot = slot_of(value);
-  for (size_t i = 0; slot >= 0 && i < steps_.size(); i++)
-    if (std::find(steps_[i].out.begin(), steps_[i].out.end(), slot) != steps_[i].out.end()) return i;
-  return steps_.size();
-}
+size_t Plan::first_step_reading(const std::string& constant) const { return first_step_with(constant, &Step::in); }
+size_t Plan::first_step_writing(const std::string& value) const { return first_step_with(value, &Step::out); }
 
 bool Plan::resumable() const {
   for (const auto& st : steps_)

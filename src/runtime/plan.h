@@ -102,6 +102,7 @@ class Plan {
   void allocate();
   void autotune_threads();
   void infer_dynamic(Step& s);
+  size_t first_step_with(const std::string& value, std::vector<int> Step::*side) const;
   // Runs steps [from, end); with `save`, copies the arena into it just before step save_at.
   void run_steps(const std::vector<Tensor>& inputs, size_t from, size_t save_at, std::vector<char>* save);
 

@@ -111,11 +111,6 @@ bool eltwise_of(const Node& n, float clip_lo, float clip_hi, std::vector<Eltwise
   return true;
 }
 
-bool build_post_ops(const CompileCtx& c, bool sum_ok, dnnl::post_ops& po, bool& has_sum) {
-  std::unordered_map<int, memory> none;
-  return build_post_ops(c, sum_ok, 0, -1, po, has_sum, none);
-}
-
 bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_axis, dnnl::post_ops& po,
                     bool& has_sum, std::unordered_map<int, memory>& args) {
   using A = dnnl::algorithm;

@@ -34,11 +34,10 @@ struct Eltwise {
 // equivalent (then it is neither fused nor run by oneDNN). `clip_lo/hi` are Clip's bounds.
 bool eltwise_of(const Node& n, float clip_lo, float clip_hi, std::vector<Eltwise>& out);
 // Builds post-ops from c.post_ops; `sum_ok` says whether a residual Add may become a
-// sum post-op. Returns false when any fused node cannot be expressed.
-bool build_post_ops(const CompileCtx& c, bool sum_ok, dnnl::post_ops& po, bool& has_sum);
-// The same, with per-channel Max/Min as binary post-ops on a destination of `dst_rank`
+// sum post-op. Per-channel Max/Min become binary post-ops on a destination of `dst_rank`
 // dims whose channels lie along `channel_axis`; their constant operands are added to
-// `args` (the primitive's execution arguments).
+// `args` (the primitive's execution arguments). Returns false when any fused node
+// cannot be expressed.
 bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_axis, dnnl::post_ops& po,
                     bool& has_sum, std::unordered_map<int, memory>& args);
 
