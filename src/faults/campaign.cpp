@@ -40,13 +40,14 @@ struct Model {
   size_t snapshot_bytes = 0, snapshot_budget = 0;
 };
 
-std::unique_ptr<Model> open_model(const std::string& path, const CampaignOptions& o, const std::set<std::string>& keep) {
+std::unique_ptr<Model> open_model(Graph graph, const std::string& path, const CampaignOptions& o,
+                                  const std::set<std::string>& keep) {
   SessionOptions so;
   so.threads = o.threads;
   so.keep_values = keep;
   so.keep_values_plain = true;
   auto m = std::make_unique<Model>();
-  m->session = std::make_unique<Session>(Session::load(path, so));
+  m->session = std::make_unique<Session>(std::move(graph), so);
   const Graph& g = m->session->graph();
   if (g.inputs.size() != 1) fail(ErrorCode::invalid_input, "{}: fault injection needs a model with one input", path);
   m->score = -1;
@@ -85,7 +86,7 @@ int64_t run_all(Model& m, const std::vector<Batch>& batches, const Fault* act, c
     if (touched)
       for (const auto& t : *touched) from = std::min(from, plan.first_step_reading(t));
     auto it = m.snapshots.find({bi, from});
-    if (from < plan.steps().size() && from > 0 && it == m.snapshots.end() &&
+    if (from < plan.steps().size() && from > 0 && it == m.snapshots.end() && plan.resumable() &&
         m.snapshot_bytes + plan.activation_bytes() <= m.snapshot_budget) {
       it = m.snapshots.emplace(std::make_pair(bi, from), std::vector<char>()).first;
       m.snapshot_bytes += plan.activation_bytes();
@@ -239,8 +240,9 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
   // The weights as the file has them: faults are defined here.
   Graph g0 = parse_onnx(bytes.data(), bytes.size(), dir_of(model), model);
   bytes.clear();
+  Graph gp;  // the protected model, parsed once: checked here, compiled below
   if (!protected_model.empty()) {
-    Graph gp = load_onnx(protected_model);
+    gp = load_onnx(protected_model);
     for (const auto& kv : g0.initializers) {
       const Tensor* t = gp.initializer(kv.first);
       if (!t || t->dtype() != kv.second.dtype() || t->shape() != kv.second.shape() ||
@@ -322,8 +324,9 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
   r.faults_total = (int64_t)faults.size();
 
   std::vector<std::unique_ptr<Model>> models;
-  models.push_back(open_model(model, o, keep));
-  if (!protected_model.empty()) models.push_back(open_model(protected_model, o, keep));
+  // The original gets its own parse: g0 keeps the file's weights while faults change the session's.
+  models.push_back(open_model(load_onnx(model), model, o, keep));
+  if (!protected_model.empty()) models.push_back(open_model(std::move(gp), protected_model, o, keep));
   r.has_protected = models.size() > 1;
 
   // Golden outputs, once per model; their timing is the plain inference rate.
