@@ -79,6 +79,9 @@ void add_calibrate(CLI::App& app) {
   cmd->add_option("--activations", a->activations, "Only these kinds, comma-separated (e.g. relu,gelu); default all");
   cmd->add_flag("--after-following-ops", a->o.sites.after_following_ops,
                 "Also clamp after the pooling/reshape/concat that follows an activation (Ranger)");
+  cmd->add_flag("--layer-outputs", a->o.sites.layer_outputs,
+                "Also clamp Conv/Gemm/MatMul outputs no activation check covers (attention, residual branches, "
+                "logits, Sigmoid/Tanh inputs)");
   cmd->add_option("--batch", a->o.batch, "Samples per inference")->capture_default_str();
   cmd->add_option("--offset", a->offset, "Skip the first K samples")->capture_default_str();
   cmd->add_option("--threads", a->o.threads, "Intra-op threads (0 = all cores)")->capture_default_str();

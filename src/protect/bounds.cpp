@@ -20,7 +20,8 @@ void save_bounds(const Bounds& b, const std::string& path) {
                    {"batch", b.batch},
                    {"stat", b.stat},
                    {"activations", b.activations.empty() ? json("all") : json(b.activations)},
-                   {"after_following_ops", b.after_following_ops}};
+                   {"after_following_ops", b.after_following_ops},
+                   {"layer_outputs", b.layer_outputs}};
   j["sites"] = json::array();
   for (const auto& s : b.sites) {
     j["sites"].push_back({{"tensor", s.site.tensor},
@@ -66,6 +67,7 @@ Bounds load_bounds(const std::string& path) {
     b.stat = st.value("stat", "minmax");
     if (st.contains("activations") && st["activations"].is_array()) b.activations = st["activations"].get<std::vector<std::string>>();
     b.after_following_ops = st.value("after_following_ops", false);
+    b.layer_outputs = st.value("layer_outputs", false);
     for (const auto& s : j.at("sites")) {
       SiteStats x;
       x.site.tensor = s.at("tensor").get<std::string>();

@@ -6,7 +6,7 @@
 //     "model": {"file": "...", "sha256": "<hex of the model file>"},
 //     "settings": {"data": "...", "samples": 300, "shuffle": false, "seed": 1, "batch": 32,
 //                  "stat": "minmax" | "percentile:99.99", "activations": [..] | "all",
-//                  "after_following_ops": false},
+//                  "after_following_ops": false, "layer_outputs": false},
 //     "sites": [{
 //       "tensor": "...", "kind": "relu", "node": "...", "input": "...",
 //       "channel_axis": 1, "shape": [1, 64, 56, 56],   // shape seen (first batch)
@@ -46,6 +46,7 @@ struct Bounds {
   std::string stat = "minmax";
   std::vector<std::string> activations;  // empty = all
   bool after_following_ops = false;
+  bool layer_outputs = false;
   std::vector<SiteStats> sites;
 };
 

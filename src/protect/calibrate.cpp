@@ -66,6 +66,7 @@ Bounds calibrate(const std::string& model_path, const Dataset& data, const Calib
   b.stat = o.stat;
   b.activations.assign(o.sites.kinds.begin(), o.sites.kinds.end());
   b.after_following_ops = o.sites.after_following_ops;
+  b.layer_outputs = o.sites.layer_outputs;
   if (g.inputs.size() != 1)
     fail(ErrorCode::invalid_input, "calibration needs a model with one input; this one has {}", g.inputs.size());
   std::vector<Site> sites = find_sites(g, o.sites);

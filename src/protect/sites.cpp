@@ -39,6 +39,42 @@ int layer_axis(const Graph& g, const std::unordered_map<std::string, int>& prod,
   return -1;
 }
 
+bool is_constant(const Graph& g, const std::unordered_map<std::string, int>& prod, const std::string& v) {
+  if (g.initializer(v)) return true;
+  auto it = prod.find(v);
+  return it != prod.end() && g.nodes[it->second].op_type == "Constant";
+}
+
+// Layers whose weights a fault can hit: Conv/ConvTranspose/Gemm, and MatMul by a constant.
+bool is_weight_layer(const Graph& g, const std::unordered_map<std::string, int>& prod, const Node& n) {
+  if (!n.domain.empty() || n.inputs.size() < 2 || n.outputs.size() != 1) return false;
+  if (n.op_type == "Conv" || n.op_type == "ConvTranspose" || n.op_type == "Gemm") return is_constant(g, prod, n.inputs[1]);
+  return n.op_type == "MatMul" && (is_constant(g, prod, n.inputs[0]) || is_constant(g, prod, n.inputs[1]));
+}
+
+// A layer's output after what belongs to it: a bias Add (MatMul + Add from a Linear), a
+// BatchNormalization, a scale by a constant. These keep the layout and the layer's
+// fault visible, so the check goes after them (and fuses with the layer there).
+std::string layer_value(const Graph& g, const std::unordered_map<std::string, int>& prod,
+                        const std::unordered_map<std::string, std::vector<int>>& cons, std::string v) {
+  static const std::unordered_set<std::string> kAffine = {"Add", "Sub", "Mul", "Div"};
+  for (int hops = 0; hops < 4; hops++) {
+    auto it = cons.find(v);
+    if (it == cons.end() || it->second.size() != 1 || g.is_graph_output(v)) break;
+    const Node& n = g.nodes[it->second[0]];
+    if (!n.domain.empty() || n.outputs.size() != 1) break;
+    bool affine = kAffine.count(n.op_type) && n.inputs.size() == 2 &&
+                  is_constant(g, prod, n.inputs[0] == v ? n.inputs[1] : n.inputs[0]);
+    if (!affine && n.op_type != "BatchNormalization") break;
+    v = n.outputs[0];
+  }
+  return v;
+}
+
+// Activations whose output saturates, so a huge input leaves no out-of-range trace after
+// them: their layer-output check goes before them.
+bool saturates(const std::string& kind) { return kind == "sigmoid" || kind == "hardsigmoid" || kind == "tanh"; }
+
 }  // namespace
 
 std::vector<Site> find_sites(const Graph& g, const SiteOptions& o) {
@@ -60,8 +96,10 @@ std::vector<Site> find_sites(const Graph& g, const SiteOptions& o) {
   auto producers = g.producers();
   std::vector<Site> sites;
   std::unordered_set<std::string> seen;
+  std::unordered_set<std::string> checked_after;  // inputs of protected activations that keep a fault visible
   for (const auto& a : find_activations(g)) {
     if (!o.kinds.empty() && !o.kinds.count(a.kind)) continue;
+    if (!saturates(a.kind)) checked_after.insert(a.input);
     int axis = layer_axis(g, producers, a.input);
     if (seen.insert(a.output).second) sites.push_back({a.output, a.kind, a.node_name, a.input, axis});
     if (!o.after_following_ops) continue;
@@ -72,6 +110,17 @@ std::vector<Site> find_sites(const Graph& g, const SiteOptions& o) {
     if (seen.insert(next.outputs[0]).second)
       sites.push_back({next.outputs[0], "follow:" + next.op_type, next.name, a.output,
                        next.op_type == "Flatten" || next.op_type == "Reshape" || next.op_type == "Transpose" ? -1 : axis});
+  }
+  if (o.layer_outputs) {
+    for (const auto& n : g.nodes) {
+      if (!is_weight_layer(g, producers, n)) continue;
+      std::string v = layer_value(g, producers, consumers, n.outputs[0]);
+      if (checked_after.count(v) || !seen.insert(v).second) continue;
+      sites.push_back({v, "layer:" + n.op_type, g.nodes[producers.at(v)].name, n.inputs[0], n.op_type == "MatMul" || n.op_type == "Gemm" ? -2 : 1});
+    }
+    // Graph order, so a bounds file reads from input to output.
+    std::stable_sort(sites.begin(), sites.end(),
+                     [&](const Site& a, const Site& b) { return producers.at(a.tensor) < producers.at(b.tensor); });
   }
   return sites;
 }

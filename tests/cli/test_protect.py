@@ -255,6 +255,67 @@ class ProtectTest(CleanErrors):
                 self.assertLess(rates["clamp"], rates["original"] / 2)
                 self.assertLess(rates["zero"], rates["original"] / 8)
 
+    def test_layer_outputs_cover_attention_residual_branches_logits_and_saturating_inputs(self):
+        # Without --layer-outputs the ViT's attention projections, residual branches and
+        # logits have no check; with it each weight layer's output (after its bias) gets one,
+        # except where an unbounded activation's check follows. Sigmoid/Tanh saturate, so
+        # their inputs get one too.
+        b = jload(self.calibrated("vit_gelu", "--layer-outputs"))
+        sites = {s["tensor"]: s for s in b["sites"]}
+        self.assertTrue(b["settings"]["layer_outputs"])
+        gelu_inputs = {s["input"] for s in b["sites"] if s["kind"] == "gelu"}
+        for t in ("/blocks/blocks.0/attn/q/Add_output_0", "/blocks/blocks.0/attn/proj/Add_output_0",
+                  "/blocks/blocks.3/mlp/mlp.2/Add_output_0", "/patch/Conv_output_0", OUT):
+            self.assertIn(t, sites)
+            self.assertTrue(sites[t]["kind"].startswith("layer:"), sites[t])
+        self.assertFalse(gelu_inputs & set(sites), "a GELU's input is already covered by the check after it")
+        self.assertEqual(sites[OUT]["channel_axis"], 1)  # [N, classes]: one bound per class
+        for name, act in (("lenet_sigmoid", "sigmoid"), ("mlp_tanh", "tanh")):
+            lb = jload(self.calibrated(name, "--layer-outputs"))
+            tensors = {s["tensor"] for s in lb["sites"]}
+            for s in lb["sites"]:
+                if s["kind"] == act:
+                    self.assertIn(s["input"], tensors, f"{name}: the {act} input {s['input']} has no check")
+
+        original = os.path.join(ZOO, "vit_gelu.onnx")
+        model, p = self.protect("vit_gelu", self.calibrated("vit_gelu", "--layer-outputs"), "--granularity",
+                                "channel", "--action", "zero", "--detect", "--margin", "0.01")
+        self.assertIn("layer:MatMul", p.stdout)
+        m = onnx.load(model)
+        onnx.checker.check_model(m, full_check=True)
+        self.assertEqual([o.name for o in m.graph.output], [OUT, "rangeguard_oob_count"])
+        x = self.path("calib64.npy")
+        np.save(x, np.load(self.calib)[:64])
+        a, r, o = self.rg_outputs(original, x), self.rg_outputs(model, x), self.ort_outputs(model, x)
+        np.testing.assert_array_equal(r[OUT], a[OUT])
+        np.testing.assert_allclose(o[OUT], a[OUT], rtol=1e-4, atol=1e-4 * np.abs(a[OUT]).max())
+        self.assertEqual(int(r["rangeguard_oob_count"]), 0)
+        self.assertEqual(int(o["rangeguard_oob_count"]), 0)
+
+        # Bit 30 of twelve seeded weights of the attention and MLP output projections.
+        g = onnx.load(original).graph
+        sizes = {t.name: int(np.prod(t.dims)) for t in g.initializer}
+        weights = [n.input[1] for n in g.node if n.op_type == "MatMul" and n.input[1] in sizes
+                   and ("proj" in n.name or "mlp.2" in n.name or "/v/" in n.name)]
+        rng = np.random.default_rng(3)
+        faults = [(t, int(rng.integers(sizes[t]))) for t in (weights[rng.integers(len(weights))] for _ in range(12))]
+        rates = {}
+        for tag, extra in (("original", None), ("activations", ()), ("layers", ("--layer-outputs",))):
+            path = original if extra is None else self.protect(
+                "vit_gelu", self.calibrated("vit_gelu", *extra), "--granularity", "channel", "--action", "zero",
+                "--margin", "0.1")[0]
+            clean = self.rg_outputs(path, self.test_x)[OUT].argmax(1)
+            bad = [np.mean((out.argmax(1) != clean) | ~np.isfinite(out).all(1)) for out in (
+                self.rg_outputs(self.flipped(path, [f], self.path(f"vit.{tag}.{k}.onnx")), self.test_x)[OUT]
+                for k, f in enumerate(faults))]
+            rates[tag] = float(np.mean(bad))
+        print(f"  vit_gelu: 12 projection weight faults x 256 images, prediction corrupted: original "
+              f"{rates['original']:.1%}, activation checks {rates['activations']:.1%}, "
+              f"+ layer outputs {rates['layers']:.1%}", file=sys.stderr)
+        self.assertGreater(rates["original"], 0.05)
+        self.assertGreater(rates["activations"], rates["original"] / 3)  # GELU checks do not see these
+        self.assertLess(rates["layers"], rates["original"] / 8)
+
     # --- options ----------------------------------------------------------------------------
     def test_activations_filter_and_following_ops(self):
         b = jload(self.calibrated("mobilenet_hardswish", "--activations", "relu"))

@@ -221,6 +221,20 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
     EXPECT_TRUE(ran(fast_ops(g, in), "RangeGuard"));
     EXPECT_LT(fast_vs_ref(g, in), kTol) << shape_str(x);
   }
+  if (per_channel) {  // channels on the last axis, as after a Linear layer: [N, T, C], bounds [C]
+    Shape xt{pick(1, 2), pick(1, 20), c};
+    Tensor lo1 = lo.reshaped({c}), hi1 = hi.reshaped({c});
+    GraphBuilder b;
+    std::string y = b.node("RangeGuard", {b.input("x", xt), b.constant("lo", lo1), b.constant("hi", hi1)},
+                           {{"mode", mode}}, 2);
+    b.output(y);
+    b.output(y.substr(0, y.size() - 1) + "1");
+    Graph g = b.build();
+    Tensor in = random_tensor(xt, rng);
+    if (zero) in.data<float>()[in.numel() / 2] = NAN;
+    EXPECT_TRUE(ran(fast_ops(g, {in}), "RangeGuard"));
+    EXPECT_EQ(fast_vs_ref(g, {in}), 0.0) << shape_str(xt) << " channels last";
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Random, Seeded, ::testing::Range(0, 12));
