@@ -3,7 +3,8 @@
 # any bit and exponent bits only, original vs protected (activation and layer-output
 # checks calibrated on the first 300 training images, per-channel bounds widened by
 # 10% of each site's range, zero action, detector), on Fashion-MNIST test images; clean
-# top-1 of both models on all 10,000 test images.
+# top-1 of both models on all 10,000 test images. Batch 1, so the detector's verdict is
+# per input: an SDC is silent when that input's inference counted nothing extra.
 #
 #   scripts/zoo_campaign.sh [TRIALS=3000] [SAMPLES=32] [OUT=build/zoo_campaign]
 # CALIBRATE and PROTECT (environment) replace the extra calibrate / protect options.
@@ -29,24 +30,25 @@ for f in models/*.onnx; do
   for bits in any 23-30; do
     "$RG" inject "$f" --protected "$OUT/$m.protected.onnx" --data $D/t10k-images-idx3-ubyte.gz \
       --labels $D/t10k-labels-idx1-ubyte.gz --samples "$SAMPLES" --trials "$TRIALS" --bits "$bits" \
-      --seed 1 --json "$OUT/$m.$bits.json" > "$OUT/$m.$bits.txt"
+      --batch 1 --seed 1 --json "$OUT/$m.$bits.json" > "$OUT/$m.$bits.txt"
     echo "$m $bits done"
   done
 done
 /usr/bin/python3 - "$OUT" <<'PY'
 import json, sys, glob, os
 out = sys.argv[1]
-rows = ["| model | bits | trials x inputs | clean top-1 orig / prot (10,000 images) | SDC+DUE original | SDC+DUE protected | reduction [95% CI] | detected |",
-        "|---|---|---|---|---|---|---|---|"]
+rows = ["| model | bits | trials x inputs | clean top-1 orig / prot (10,000 images) | SDC+DUE original | SDC+DUE protected | reduction [95% CI] | silent SDC protected | silent reduction [95% CI] | detected |",
+        "|---|---|---|---|---|---|---|---|---|---|"]
 for f in sorted(glob.glob(os.path.join(out, "*.json"))):
     if f.endswith("bounds.json") or ".clean-" in f: continue
     j = json.load(open(f)); s = j["settings"]; o, p = j["original"], j["protected"]
     model = os.path.basename(s["model"])[:-5]
     clean = [json.load(open(os.path.join(out, f"{model}.clean-{v}.json")))["top1"] for v in ("original", "protected")]
-    r = j["reduction"]; fac = "-" if r is None or r.get("factor") is None else f"{r['factor']:.1f}x [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]"
+    fx = lambda r: "-" if r is None or r.get("factor") is None else f"{r['factor']:.1f}x [{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}]"
     pct = lambda t: f"{(t['sdc_rate'] + t['due_rate']) * 100:.2f}%"
     rows.append(f"| {os.path.basename(s['model'])} | {s['bits']} | {o['trials']} x {s['samples']} | "
-                f"{clean[0]*100:.2f}% / {clean[1]*100:.2f}% | {pct(o)} | {pct(p)} | {fac} | "
+                f"{clean[0]*100:.2f}% / {clean[1]*100:.2f}% | {pct(o)} | {pct(p)} | {fx(j['reduction'])} | "
+                f"{p['undetected_sdc_rate'] * 100:.3f}% | {fx(j.get('silent_reduction'))} | "
                 f"{p['detected_rate']*100:.1f}% |")
 open(os.path.join(out, "summary.md"), "w").write("\n".join(rows) + "\n")
 print("\n".join(rows))

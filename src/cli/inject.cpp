@@ -49,6 +49,11 @@ void print_report(const nlohmann::json& j) {
     std::cout << fmt::format("protection   {:.1f}x fewer corrupted predictions (SDC + DUE), 95% CI [{:.1f}, {:.1f}]\n",
                              j["reduction"]["factor"].get<double>(), j["reduction"]["ci95"][0].get<double>(),
                              j["reduction"]["ci95"][1].get<double>());
+  if (j.contains("silent_reduction") && !j["silent_reduction"].is_null() && !j["silent_reduction"]["factor"].is_null())
+    std::cout << fmt::format("silent       {:.1f}x fewer undetected SDC ({:.3f}% -> {:.3f}% of pairs), 95% CI [{:.1f}, {:.1f}]\n",
+                             j["silent_reduction"]["factor"].get<double>(), j["original"]["undetected_sdc_rate"].get<double>() * 100,
+                             j["protected"]["undetected_sdc_rate"].get<double>() * 100,
+                             j["silent_reduction"]["ci95"][0].get<double>(), j["silent_reduction"]["ci95"][1].get<double>());
   if (j.contains("timing"))
     std::cout << fmt::format("speed        {:.0f} inferences/s under injection, {:.0f}/s plain ({:.2f}x), {:.1f} s\n",
                              j["timing"]["campaign_inferences_per_s"].get<double>(),

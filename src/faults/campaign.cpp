@@ -34,6 +34,7 @@ struct Model {
   int score = 0, count = -1;  // output indices (count: the detector, -1 when absent)
   std::vector<int64_t> golden;
   int64_t clean_oob = 0;  // out-of-range activations the detector counts without a fault
+  std::vector<int64_t> clean_batch_oob;  // the same per input: its batch's clean count
   Tally tally;
   // Arena snapshots of clean runs, by (batch, step to resume at), and their total size.
   std::map<std::pair<size_t, size_t>, std::vector<char>> snapshots;
@@ -61,12 +62,13 @@ std::unique_ptr<Model> open_model(Graph graph, const std::string& path, const Ca
   return m;
 }
 
-// Runs every batch; `each(input, row, classes)` sees each real input's scores. An
+// Runs every batch; `each(input, row, classes, batch_oob)` sees each real input's scores
+// and its batch's detector count (0 without a detector). An
 // activation fault (when given) is applied as its layer writes the value, to every sample.
 // `touched` (weight faults: the constants changed) or `act` let a run resume at the first
 // step they affect, from a snapshot of the clean run (the steps before it are unchanged).
 int64_t run_all(Model& m, const std::vector<Batch>& batches, const Fault* act, const std::vector<std::string>* touched,
-                const std::function<void(int64_t, const float*, int64_t)>& each) {
+                const std::function<void(int64_t, const float*, int64_t, int64_t)>& each) {
   int64_t oob = 0;
   for (size_t bi = 0; bi < batches.size(); bi++) {
     const Batch& b = batches[bi];
@@ -97,8 +99,9 @@ int64_t run_all(Model& m, const std::vector<Batch>& batches, const Fault* act, c
     const Tensor& y = plan.output(m.score);
     if (y.dtype() != DType::f32 || y.rank() < 1) fail(ErrorCode::invalid_input, "the score output is not float32 [batch, ...]");
     int64_t classes = y.numel() / y.dim(0);
-    for (int64_t i = 0; i < b.count; i++) each(b.first + i, y.data<float>() + i * classes, classes);
-    if (m.count >= 0) oob += (int64_t)plan.output(m.count).to_doubles().at(0);
+    int64_t batch_oob = m.count >= 0 ? (int64_t)plan.output(m.count).to_doubles().at(0) : 0;
+    for (int64_t i = 0; i < b.count; i++) each(b.first + i, y.data<float>() + i * classes, classes, batch_oob);
+    oob += batch_oob;
   }
   return oob;
 }
@@ -139,6 +142,7 @@ nlohmann::json tally_json(const Tally& t) {
   put("critical_sdc", t.critical_sdc, t.labelled_pairs);
   put("due", t.due, t.pairs);
   put("masked", t.masked, t.pairs);
+  put("undetected_sdc", t.undetected_sdc, t.pairs);
   if (t.has_detector) put("detected", t.detected_trials, t.trials);
   else j["detected_rate"] = nullptr, j["detected_ci95"] = nullptr;
   j["accuracy_under_fault"] = t.labelled_pairs ? nlohmann::json((double)t.correct / t.labelled_pairs) : nlohmann::json();
@@ -156,6 +160,7 @@ nlohmann::json tally_json(const Tally& t) {
   j["per_layer"] = breakdown(t.per_layer);
   j["counts"] = {{"trials", t.trials}, {"pairs", t.pairs}, {"masked", t.masked}, {"sdc", t.sdc},
                  {"critical_sdc", t.critical_sdc}, {"due", t.due}, {"detected_trials", t.detected_trials},
+                 {"undetected_sdc", t.undetected_sdc},
                  {"correct", t.correct}, {"labelled_pairs", t.labelled_pairs}, {"has_detector", t.has_detector}};
   return j;
 }
@@ -173,6 +178,12 @@ Tally tally_from_json(const nlohmann::json& j) {
   t.correct = c.at("correct");
   t.labelled_pairs = c.at("labelled_pairs");
   t.has_detector = c.at("has_detector");
+  if (c.contains("undetected_sdc"))
+    t.undetected_sdc = c.at("undetected_sdc");
+  else if (!t.has_detector)
+    t.undetected_sdc = t.sdc;
+  else  // a report from before the count existed: its silent SDC cannot be recovered
+    fail(ErrorCode::invalid_input, "campaign report without undetected SDC counts (made by an older rangeguard); rerun it");
   for (const char* key : {"per_bit", "per_layer"}) {
     auto& m = std::string(key) == "per_bit" ? t.per_bit : t.per_layer;
     for (const auto& kv : j.at(key).items())
@@ -182,17 +193,23 @@ Tally tally_from_json(const nlohmann::json& j) {
   return t;
 }
 
-// Original over protected SDC rate, with a 95% interval (Katz log method; a zero count
-// gets half an event so the interval stays finite).
-nlohmann::json reduction(const Tally& a, const Tally& b) {
-  if (a.pairs == 0 || b.pairs == 0) return nullptr;
-  double ka = a.sdc + a.due, kb = b.sdc + b.due;
-  if (ka == 0) return {{"factor", nullptr}, {"ci95", nullptr}, {"note", "no SDC or DUE in the original"}};
+// Rate ka/na over rate kb/nb, with a 95% interval (Katz log method; a zero count gets
+// half an event so the interval stays finite).
+nlohmann::json rate_ratio(double ka, int64_t na, double kb, int64_t nb, const char* of) {
+  if (na == 0 || nb == 0) return nullptr;
+  if (ka == 0) return {{"factor", nullptr}, {"ci95", nullptr}, {"note", "no such outcome in the original"}};
   double ea = ka, eb = kb == 0 ? 0.5 : kb;
-  double f = (ea / a.pairs) / (eb / b.pairs);
-  double se = std::sqrt(1 / ea - 1.0 / a.pairs + 1 / eb - 1.0 / b.pairs);
-  return {{"factor", f}, {"ci95", {f * std::exp(-1.959964 * se), f * std::exp(1.959964 * se)}},
-          {"of", "(sdc + due) rate, original / protected"}};
+  double f = (ea / na) / (eb / nb);
+  double se = std::sqrt(1 / ea - 1.0 / na + 1 / eb - 1.0 / nb);
+  return {{"factor", f}, {"ci95", {f * std::exp(-1.959964 * se), f * std::exp(1.959964 * se)}}, {"of", of}};
+}
+
+// Both reductions original -> protected: corrupted predictions (SDC + DUE), and silent
+// ones (SDC that no detector flagged; the original has none, so all its SDC are silent).
+void put_reductions(nlohmann::json& j, const Tally& a, const Tally& b) {
+  j["reduction"] = rate_ratio(a.sdc + a.due, a.pairs, b.sdc + b.due, b.pairs, "(sdc + due) rate, original / protected");
+  j["silent_reduction"] = rate_ratio(a.undetected_sdc, a.pairs, b.undetected_sdc, b.pairs,
+                                     "undetected sdc rate, original / protected");
 }
 
 }  // namespace
@@ -200,6 +217,7 @@ nlohmann::json reduction(const Tally& a, const Tally& b) {
 void Tally::add(const Tally& o) {
   trials += o.trials, pairs += o.pairs, masked += o.masked, sdc += o.sdc, critical_sdc += o.critical_sdc;
   due += o.due, detected_trials += o.detected_trials, correct += o.correct, labelled_pairs += o.labelled_pairs;
+  undetected_sdc += o.undetected_sdc;
   has_detector = has_detector || o.has_detector;
   for (const auto& kv : o.per_bit)
     for (int i = 0; i < 3; i++) per_bit[kv.first][i] += kv.second[i];
@@ -332,7 +350,9 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
   // Golden outputs, once per model; their timing is the plain inference rate.
   for (auto& m : models) {
     m->golden.assign(n, -1);
-    m->clean_oob = run_all(*m, batches, nullptr, nullptr, [&](int64_t i, const float* row, int64_t c) {
+    m->clean_batch_oob.assign(n, 0);
+    m->clean_oob = run_all(*m, batches, nullptr, nullptr, [&](int64_t i, const float* row, int64_t c, int64_t oob) {
+      m->clean_batch_oob[i] = oob;
       bool finite;
       m->golden[i] = top1(row, c, finite);
       if (i < (int64_t)labels.size() && m->golden[i] == labels[i]) m->tally.clean_correct++;
@@ -343,7 +363,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
     int64_t runs = 0;
     double s = 0;
     while (runs < 3 || s < 0.3) {
-      run_all(*models[0], batches, nullptr, nullptr, [](int64_t, const float*, int64_t) {});
+      run_all(*models[0], batches, nullptr, nullptr, [](int64_t, const float*, int64_t, int64_t) {});
       runs++;
       s = std::chrono::duration<double>(Clock::now() - t0).count();
     }
@@ -369,7 +389,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
       auto& layer = t.per_layer[f.layer.empty() ? f.tensor : f.layer];
       bool weight = f.target == FaultTarget::weight;
       int64_t oob = run_all(*m, batches, weight ? nullptr : &f, weight ? &touched : nullptr,
-                            [&](int64_t i, const float* row, int64_t c) {
+                            [&](int64_t i, const float* row, int64_t c, int64_t batch_oob) {
                               bool finite;
                               int64_t y = top1(row, c, finite);
                               t.pairs++, bit[0]++, layer[0]++;
@@ -378,6 +398,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
                                 t.due++, bit[2]++, layer[2]++;
                               } else if (y != m->golden[i]) {
                                 t.sdc++, bit[1]++, layer[1]++;
+                                if (batch_oob <= m->clean_batch_oob[i]) t.undetected_sdc++;
                                 if (labelled && m->golden[i] == labels[i] && y != labels[i]) t.critical_sdc++;
                               } else {
                                 t.masked++;
@@ -429,7 +450,7 @@ nlohmann::json campaign_json(const CampaignResult& r) {
   j["original"] = tally_json(r.original);
   if (r.has_protected) {
     j["protected"] = tally_json(r.protected_);
-    j["reduction"] = reduction(r.original, r.protected_);
+    put_reductions(j, r.original, r.protected_);
   }
   j["timing"] = {{"seconds", r.seconds}, {"plain_inferences_per_s", r.plain_rate},
                  {"campaign_inferences_per_s", r.campaign_rate},
@@ -464,7 +485,7 @@ nlohmann::json merge_campaigns(const std::vector<nlohmann::json>& shards) {
   j["original"] = tally_json(a);
   if (j.contains("protected")) {
     j["protected"] = tally_json(b);
-    j["reduction"] = reduction(a, b);
+    put_reductions(j, a, b);
   }
   j.erase("timing");
   return j;

@@ -38,6 +38,9 @@ struct CampaignOptions {
 struct Tally {
   int64_t trials = 0, pairs = 0, masked = 0, sdc = 0, critical_sdc = 0, due = 0;
   int64_t detected_trials = 0, correct = 0, clean_correct = 0, labelled_pairs = 0;
+  // SDC pairs whose inference the detector did not flag (it counted no more than that
+  // batch counts without the fault): corruption nothing reported; all SDC without one.
+  int64_t undetected_sdc = 0;
   bool has_detector = false;
   std::map<std::string, std::array<int64_t, 3>> per_bit, per_layer;  // key -> {pairs, sdc, due}
   void add(const Tally& o);

@@ -94,6 +94,10 @@ std::string campaign_html(const json& j) {
                      "95% CI [{:.1f}, {:.1f}].</p>\n",
                      j["reduction"]["factor"].get<double>(), j["reduction"]["ci95"][0].get<double>(),
                      j["reduction"]["ci95"][1].get<double>());
+  if (j.contains("silent_reduction") && j["silent_reduction"].is_object() && !j["silent_reduction"]["factor"].is_null())
+    o << fmt::format("<p>Silent corruption (SDC the detector did not flag): <b>{:.1f}x</b> fewer, 95% CI [{:.1f}, {:.1f}].</p>\n",
+                     j["silent_reduction"]["factor"].get<double>(), j["silent_reduction"]["ci95"][0].get<double>(),
+                     j["silent_reduction"]["ci95"][1].get<double>());
 
   o << "<h2>Outcomes</h2>\n<table><tr><th></th>";
   for (const auto& m : models) o << "<th>" << m << "</th>";
@@ -110,6 +114,7 @@ std::string campaign_html(const json& j) {
   row("DUE (NaN or Inf)", [](const json& t) { return rate_cell(t, "due"); });
   row("masked", [](const json& t) { return rate_cell(t, "masked"); });
   row("detected (trials)", [](const json& t) { return rate_cell(t, "detected"); });
+  row("undetected SDC (silent)", [](const json& t) { return rate_cell(t, "undetected_sdc"); });
   row("accuracy under fault", [](const json& t) {
     return t["accuracy_under_fault"].is_null() ? std::string("&ndash;") : fmt::format("{:.2f}%", pct_of(t["accuracy_under_fault"]));
   });

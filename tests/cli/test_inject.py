@@ -205,6 +205,33 @@ class InjectTest(CleanErrors):
                 self.assertGreater(o["sdc_rate"] + o["due_rate"], 0.05)
                 self.assertLess(p["sdc_rate"] + p["due_rate"], (o["sdc_rate"] + o["due_rate"]) / 5)
 
+    def test_silent_sdc_is_what_the_detector_did_not_flag(self):
+        # Sigmoid saturates: checks after it see little, so an exponent flip that drives a
+        # unit to a constant still corrupts some predictions. With layer-output checks the
+        # detector sees the huge input to the Sigmoid, so those SDCs are not silent.
+        # --batch 1: every input's inference is flagged (or not) on its own.
+        name = "lenet_sigmoid"
+        model = os.path.join(ZOO, name + ".onnx")
+        b = self.path("sig.bounds.json")
+        run("calibrate", model, "--data", TRAIN, "--out", b, "--layer-outputs", check=True)
+        variants = {}
+        for tag, detect in (("checked", ("--detect",)), ("blind", ())):  # blind: the same checks, no counter
+            p = self.path(f"sig.{tag}.onnx")
+            run("protect", model, "--bounds", b, "--out", p, "--granularity", "channel", "--action", "zero",
+                "--margin", "0.1", *detect, check=True)
+            variants[tag] = self.campaign(model, "--protected", p, "--trials", 300, "--bits", "30", "--seed", 5,
+                                          "--batch", 1)
+        j = variants["checked"]
+        o, p = j["original"]["counts"], j["protected"]["counts"]
+        self.assertEqual(o["undetected_sdc"], o["sdc"])  # no detector: every SDC is silent
+        self.assertGreater(p["sdc"], 0)
+        self.assertLess(p["undetected_sdc"], p["sdc"])
+        self.assertAlmostEqual(j["protected"]["undetected_sdc_rate"], p["undetected_sdc"] / p["pairs"])
+        self.assertGreater(j["silent_reduction"]["factor"], j["reduction"]["factor"])
+        blind = variants["blind"]["protected"]["counts"]
+        self.assertEqual(blind["sdc"], p["sdc"])  # the same checks correct the same values
+        self.assertEqual(blind["undetected_sdc"], blind["sdc"])  # but nothing reports them
+
     def test_activation_faults(self):
         j = self.campaign(os.path.join(ZOO, "lenet_relu.onnx"), "--target", "activations", "--trials", 30,
                           "--bits", "30", "--faults-out", self.path("act.jsonl"))
