@@ -292,6 +292,18 @@ class ProtectTest(CleanErrors):
         self.assertEqual(int(r["rangeguard_oob_count"]), 0)
         self.assertEqual(int(o["rangeguard_oob_count"]), 0)
 
+        # A ResNet's residual Add joins a checked branch and a checked shortcut that arrive in
+        # different oneDNN layouts: it must still run a oneDNN kernel (not the reference
+        # one, 8x slower) and give the reference kernels' result.
+        rs, _ = self.protect("resnet_swish", self.calibrated("resnet_swish", "--layer-outputs"), "--granularity",
+                             "channel", "--action", "zero", "--margin", "0.1")
+        info = run("info", rs, check=True).stdout
+        self.assertNotIn("dnnl:ref", info)
+        d = tempfile.mkdtemp(dir=self.d)
+        run("run", rs, "--input", self.test_x, "--output-dir", d, "--reference", check=True)
+        np.testing.assert_allclose(self.rg_outputs(rs, self.test_x)[OUT], np.load(os.path.join(d, OUT + ".npy")),
+                                   rtol=1e-4, atol=1e-4)
+
         # Bit 30 of twelve seeded weights of the attention and MLP output projections.
         g = onnx.load(original).graph
         sizes = {t.name: int(np.prod(t.dims)) for t in g.initializer}

@@ -1,6 +1,11 @@
 // oneDNN binary ops (Add, Sub, Mul, Div, Min, Max). The first operand may be in a oneDNN
 // layout (a conv output) and the result keeps it; oneDNN broadcasts only the second
-// operand, so commutative ops swap operands when the first is the broadcast one.
+// operand, so commutative ops swap operands when the first is the broadcast one. When
+// both operands arrive in different oneDNN layouts (a residual Add joining a Winograd
+// conv's nChw16c with a 1x1 conv's nhwc, once range checks sit between them and the Add
+// no longer fuses as a sum), oneDNN has only its reference kernel for the pair (45% of a
+// protected resnet_swish's time): the second is reordered into the destination first and
+// the op runs in place there, as the conv's sum post-op does with its residual.
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/ops.h"
 
@@ -16,14 +21,21 @@ class BinaryKernel : public PrimKernel {
     const Shape& out = c.out_shapes[0];
     memory::desc s0 = arrival_desc(c, first);
     memory::desc s1;
-    if (is_plain(c.in_layouts[second])) {
+    if (!is_plain(c.in_layouts[second]) && arrival_desc(c, second) != s0) {
+      // dst <- reorder(second); dst <- dst (op) first
+      memory::desc from = arrival_desc(c, second);
+      pre_from_ = memory(from, engine(), DNNL_MEMORY_NONE);
+      pre_to_ = memory(s0, engine(), DNNL_MEMORY_NONE);
+      pre_ = dnnl::reorder(pre_from_, pre_to_);
+      s1 = s0;
+    } else if (is_plain(c.in_layouts[second])) {
       Shape b = c.in_shapes[second];  // right-aligned broadcast: pad leading dims with 1
       b.insert(b.begin(), out.size() - b.size(), 1);
       s1 = plain_desc(b, dt::f32);
     } else {
       s1 = arrival_desc(c, second);
     }
-    memory::desc dst(to_dims(out), s0.data_type(), tag::any);
+    memory::desc dst = pre_ ? s0 : memory::desc(to_dims(out), s0.data_type(), tag::any);
     dnnl::binary::desc d(alg, s0, s1, dst);
     dnnl::binary::primitive_desc pd(d, base_attr(false), engine());
     set_primitive(c, dnnl::binary(pd), pd);
@@ -33,15 +45,26 @@ class BinaryKernel : public PrimKernel {
     layout_ = layout_of(pd.dst_desc(), out);
   }
   void run(KernelCtx& c) override {
-    src0_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
-    src1_.set_data_handle(const_cast<void*>(c.input(1 - first_).raw()));
-    dst_.set_data_handle(c.output(0).raw());
+    void* out = c.output(0).raw();
+    dst_.set_data_handle(out);
+    if (pre_) {
+      pre_from_.set_data_handle(const_cast<void*>(c.input(1 - first_).raw()));
+      pre_to_.set_data_handle(out);
+      pre_.execute(stream(), pre_from_, pre_to_);
+      src0_.set_data_handle(out);
+      src1_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
+    } else {
+      src0_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
+      src1_.set_data_handle(const_cast<void*>(c.input(1 - first_).raw()));
+    }
     execute();
   }
 
  private:
   int first_;
   memory src0_, src1_, dst_;
+  dnnl::reorder pre_;  // set when the operands' layouts differ
+  memory pre_from_, pre_to_;
 };
 
 std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {
@@ -59,6 +82,10 @@ std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {
   }
   // A oneDNN-layout operand must be the first (full-shape) one or match it exactly.
   if (!is_plain(c.in_layouts[1 - first]) && c.in_shapes[1 - first] != c.out_shapes[0]) return nullptr;
+  // Two different oneDNN layouts: the reorder-then-in-place path swaps operands.
+  if (!commutative && !is_plain(c.in_layouts[0]) && !is_plain(c.in_layouts[1]) &&
+      arrival_desc(c, 0) != arrival_desc(c, 1))
+    return nullptr;
   try {
     return std::make_unique<BinaryKernel>(c, alg, first);
   } catch (const dnnl::error&) {
