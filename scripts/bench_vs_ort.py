@@ -533,7 +533,7 @@ def run_all(a, models, threads, rg_binary):
     rg_ok = [r for r in run.runs if r["engine"] == "rangeguard" and "error" not in r]
     if rg_ok:
         env["rg_isa"] = rg_ok[0].get("environment", {}).get("isa")
-        env["rg_library"] = rg_ok[0].get("environment", {}).get("library")
+        env["rg_library"] = rg_ok[0].get("environment", {}).get("onednn_version")
         env["rg_rss_source"] = rg_ok[0].get("rss_source")
     env["loadavg_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     res = {"command": invocation, "started": started,
