@@ -4,7 +4,10 @@
 //   mask = Or(Or(Less(t, lo), Greater(t, hi)), IsNaN(t));  count = ReduceSum(Cast(mask))
 // becomes RangeGuard(t, lo, hi) -> (y, count): one pass over t instead of six. A scalar
 // clamp without counting is left alone: it fuses into the layer before it for free; a
-// per-channel one becomes RangeGuard(t, lo, hi) -> y.
+// per-channel one becomes RangeGuard(t, lo, hi) -> y. The detector's total, a chain of
+// int64 Adds (one per site), then folds into the RangeGuards: each takes the total so far
+// as a 4th input and outputs the new one, which saves a step per site (on a small model
+// those steps cost more than the checks).
 #include <unordered_map>
 
 #include "passes/passes.h"
@@ -53,6 +56,40 @@ bool match_mask(const Ctx& c, const std::string& t, const std::string& mask, std
     return true;
   }
   return false;
+}
+
+// Add(count_a, count_b) where both are RangeGuard counts: the later RangeGuard adds the
+// earlier one's total itself. Runs on a sorted graph; the earlier one must come first, so
+// the new input cannot make a cycle.
+void fold_count_sums(Graph& g) {
+  auto prod = g.producers();
+  auto cons = g.consumers();
+  std::vector<bool> drop(g.nodes.size(), false);
+  auto count_of = [&](const std::string& v) -> int {  // index of the RangeGuard counting into v
+    auto it = prod.find(v);
+    if (it == prod.end()) return -1;
+    const Node& n = g.nodes[it->second];
+    return n.op_type == "RangeGuard" && n.outputs.size() > 1 && n.outputs[1] == v ? it->second : -1;
+  };
+  for (size_t i = 0; i < g.nodes.size(); i++) {
+    const Node& add = g.nodes[i];
+    if (add.op_type != "Add" || !add.domain.empty() || add.inputs.size() != 2 || add.outputs.size() != 1) continue;
+    int a = count_of(add.inputs[0]), b = count_of(add.inputs[1]);
+    if (a < 0 || b < 0 || a == b) continue;
+    int later = std::max(a, b), earlier = std::min(a, b);
+    Node& rg = g.nodes[later];
+    const std::string& own = rg.outputs[1];
+    if (rg.inputs.size() > 3 || cons[own].size() != 1 || g.is_graph_output(own)) continue;
+    rg.inputs.push_back(g.nodes[earlier].outputs[1]);
+    rg.outputs[1] = add.outputs[0];
+    prod[add.outputs[0]] = later;
+    drop[i] = true;
+  }
+  std::vector<Node> out;
+  for (size_t k = 0; k < g.nodes.size(); k++)
+    if (!drop[k]) out.push_back(std::move(g.nodes[k]));
+  g.nodes = std::move(out);
+  g.sort_and_validate();
 }
 
 }  // namespace
@@ -151,6 +188,7 @@ int recognize_range_guards(Graph& g) {
   for (auto& kv : replace) out.push_back(kv.second);
   g.nodes = std::move(out);
   g.sort_and_validate();
+  fold_count_sums(g);
   return (int)replace.size();
 }
 

@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -294,15 +295,25 @@ class ProtectTest(CleanErrors):
 
         # A ResNet's residual Add joins a checked branch and a checked shortcut that arrive in
         # different oneDNN layouts: it must still run a oneDNN kernel (not the reference
-        # one, 8x slower) and give the reference kernels' result.
+        # one, 8x slower) and give the reference kernels' result. The detector's total
+        # (folded into the RangeGuards, no Add step per site) equals the reference kernels'
+        # and ONNX Runtime's on test images, where some values are out of range.
         rs, _ = self.protect("resnet_swish", self.calibrated("resnet_swish", "--layer-outputs"), "--granularity",
-                             "channel", "--action", "zero", "--margin", "0.1")
+                             "channel", "--action", "zero", "--margin", "0.1", "--detect")
         info = run("info", rs, check=True).stdout
         self.assertNotIn("dnnl:ref", info)
         d = tempfile.mkdtemp(dir=self.d)
         run("run", rs, "--input", self.test_x, "--output-dir", d, "--reference", check=True)
-        np.testing.assert_allclose(self.rg_outputs(rs, self.test_x)[OUT], np.load(os.path.join(d, OUT + ".npy")),
-                                   rtol=1e-4, atol=1e-4)
+        fast, ort = self.rg_outputs(rs, self.test_x), self.ort_outputs(rs, self.test_x)
+        np.testing.assert_allclose(fast[OUT], np.load(os.path.join(d, OUT + ".npy")), rtol=1e-4, atol=1e-4)
+        counts = [int(fast["rangeguard_oob_count"]), int(np.load(os.path.join(d, "rangeguard_oob_count.npy"))),
+                  int(ort["rangeguard_oob_count"])]
+        self.assertGreater(counts[0], 0)
+        self.assertEqual(len(set(counts)), 1, f"detector totals rangeguard / reference / ORT: {counts}")
+        # Unfolded, each site's int64 Add would be a reference-kernel step of its own.
+        ref_steps = re.search(r" ref x(\d+)", info)
+        sites = len(jload(self.calibrated("resnet_swish", "--layer-outputs"))["sites"])
+        self.assertLess(int(ref_steps.group(1)) if ref_steps else 0, sites // 2, info)
 
         # Bit 30 of twelve seeded weights of the attention and MLP output projections.
         g = onnx.load(original).graph

@@ -148,6 +148,7 @@ class RangeGuardKernel : public Kernel {
           count += guard_run(x + s, y + s, inner_, lo_[r % channels_], hi_[r % channels_], zero_);
         break;
     }
+    if (c.in.size() > 3 && c.in[3]) count += c.input(3).data<int64_t>()[0];
     if (c.out.size() > 1 && c.out[1]) c.output(1).data<int64_t>()[0] = count;
   }
   std::string impl() const override {

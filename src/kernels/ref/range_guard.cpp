@@ -4,7 +4,9 @@
 // so the protected model costs one pass per site here instead of six.
 //   mode "clamp": y = min(max(x, lo), hi)   (NaN stays NaN, as Clip/Max/Min do)
 //   mode "zero":  y = out_of_range(x) ? 0 : x
-//   count = number of x < lo, x > hi or NaN (int64 scalar; optional output)
+//   count = number of x < lo, x > hi or NaN (int64 scalar; optional output), plus the
+//           optional 4th input `prev` (int64 scalar): the running total of the sites
+//           before, so the detector's sum needs no Add step per site
 // lo and hi are constants broadcastable to x (a scalar or per channel).
 #include "kernels/ref/common.h"
 
@@ -12,8 +14,10 @@ namespace rg {
 namespace {
 
 void infer_RangeGuard(InferCtx& c) {
-  c.require_inputs(3, 3);
+  c.require_inputs(3, 4);
   for (int i = 0; i < 3; i++) c.require_float(i);
+  if (c.has_input(3) && (c.type(3) != DType::i64 || shape_numel(c.shape(3)) != 1))
+    fail(ErrorCode::invalid_model, "RangeGuard '{}': the running count must be an int64 scalar", c.node.name);
   broadcast_shapes(c.shape(0), broadcast_shapes(c.shape(1), c.shape(2), c.node), c.node);
   c.set_output(0, DType::f32, c.shape(0));
   if (c.node.outputs.size() > 1 && !c.node.outputs[1].empty()) c.set_output(1, DType::i64, {});
@@ -34,6 +38,7 @@ void ref_RangeGuard(KernelCtx& c) {
                         count += out;
                         y[o] = zero ? (out ? 0.f : v) : (v != v ? v : std::min(std::max(v, lo[l]), hi[h]));
                       });
+  if (c.in.size() > 3 && c.in[3]) count += c.input(3).data<int64_t>()[0];
   if (c.out.size() > 1 && c.out[1]) c.output(1).data<int64_t>()[0] = count;
 }
 
