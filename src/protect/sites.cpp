@@ -71,6 +71,21 @@ std::string layer_value(const Graph& g, const std::unordered_map<std::string, in
   return v;
 }
 
+// A layer value that flows through Adds (a residual join) into an activation whose check
+// keeps a fault visible is covered by that check: a ResNet branch needs none of its own,
+// and without one its Add still fuses into the conv.
+bool covered(const Graph& g, const std::unordered_map<std::string, std::vector<int>>& cons,
+             const std::unordered_set<std::string>& checked_after, std::string v) {
+  for (int hops = 0; hops < 4 && !checked_after.count(v); hops++) {
+    auto it = cons.find(v);
+    if (it == cons.end() || it->second.size() != 1 || g.is_graph_output(v)) return false;
+    const Node& n = g.nodes[it->second[0]];
+    if (!n.domain.empty() || (n.op_type != "Add" && n.op_type != "Sub") || n.outputs.size() != 1) return false;
+    v = n.outputs[0];
+  }
+  return checked_after.count(v) > 0;
+}
+
 // Activations whose output saturates, so a huge input leaves no out-of-range trace after
 // them: their layer-output check goes before them.
 bool saturates(const std::string& kind) { return kind == "sigmoid" || kind == "hardsigmoid" || kind == "tanh"; }
@@ -115,7 +130,7 @@ std::vector<Site> find_sites(const Graph& g, const SiteOptions& o) {
     for (const auto& n : g.nodes) {
       if (!is_weight_layer(g, producers, n)) continue;
       std::string v = layer_value(g, producers, consumers, n.outputs[0]);
-      if (checked_after.count(v) || !seen.insert(v).second) continue;
+      if (covered(g, consumers, checked_after, v) || !seen.insert(v).second) continue;
       sites.push_back({v, "layer:" + n.op_type, g.nodes[producers.at(v)].name, n.inputs[0], n.op_type == "MatMul" || n.op_type == "Gemm" ? -2 : 1});
     }
     // Graph order, so a bounds file reads from input to output.

@@ -3,8 +3,9 @@
 // whole activation pattern (patterns.h recognises them on the original graph, before any
 // fusion), and optionally, as Ranger does, the value after the single pooling / reshape /
 // concat-like operator that follows it, and optionally the outputs of the layers with
-// learned weights that no activation check covers (attention projections, residual
-// branches, logits, and the inputs of Sigmoid/Tanh, which saturate and so hide a fault).
+// learned weights that no activation check covers, directly or through a residual Add
+// (attention projections, transformer and inverted-residual branches, logits, and the
+// inputs of Sigmoid/Tanh, which saturate and so hide a fault).
 #include <set>
 #include <string>
 #include <vector>
