@@ -39,6 +39,14 @@ int layer_axis(const Graph& g, const std::unordered_map<std::string, int>& prod,
   return -1;
 }
 
+using Consumers = std::unordered_map<std::string, std::vector<int>>;
+
+// The node that alone reads `v`, or null.
+const Node* only_consumer(const Graph& g, const Consumers& cons, const std::string& v) {
+  auto it = cons.find(v);
+  return it == cons.end() || it->second.size() != 1 ? nullptr : &g.nodes[it->second[0]];
+}
+
 bool is_constant(const Graph& g, const std::unordered_map<std::string, int>& prod, const std::string& v) {
   if (g.initializer(v)) return true;
   auto it = prod.find(v);
@@ -55,18 +63,16 @@ bool is_weight_layer(const Graph& g, const std::unordered_map<std::string, int>&
 // A layer's output after what belongs to it: a bias Add (MatMul + Add from a Linear), a
 // BatchNormalization, a scale by a constant. These keep the layout and the layer's
 // fault visible, so the check goes after them (and fuses with the layer there).
-std::string layer_value(const Graph& g, const std::unordered_map<std::string, int>& prod,
-                        const std::unordered_map<std::string, std::vector<int>>& cons, std::string v) {
+std::string layer_value(const Graph& g, const std::unordered_map<std::string, int>& prod, const Consumers& cons,
+                        std::string v) {
   static const std::unordered_set<std::string> kAffine = {"Add", "Sub", "Mul", "Div"};
   for (int hops = 0; hops < 4; hops++) {
-    auto it = cons.find(v);
-    if (it == cons.end() || it->second.size() != 1 || g.is_graph_output(v)) break;
-    const Node& n = g.nodes[it->second[0]];
-    if (!n.domain.empty() || n.outputs.size() != 1) break;
-    bool affine = kAffine.count(n.op_type) && n.inputs.size() == 2 &&
-                  is_constant(g, prod, n.inputs[0] == v ? n.inputs[1] : n.inputs[0]);
-    if (!affine && n.op_type != "BatchNormalization") break;
-    v = n.outputs[0];
+    const Node* n = only_consumer(g, cons, v);
+    if (!n || g.is_graph_output(v) || !n->domain.empty() || n->outputs.size() != 1) break;
+    bool affine = kAffine.count(n->op_type) && n->inputs.size() == 2 &&
+                  is_constant(g, prod, n->inputs[0] == v ? n->inputs[1] : n->inputs[0]);
+    if (!affine && n->op_type != "BatchNormalization") break;
+    v = n->outputs[0];
   }
   return v;
 }
@@ -74,14 +80,14 @@ std::string layer_value(const Graph& g, const std::unordered_map<std::string, in
 // A layer value that flows through Adds (a residual join) into an activation whose check
 // keeps a fault visible is covered by that check: a ResNet branch needs none of its own,
 // and without one its Add still fuses into the conv.
-bool covered(const Graph& g, const std::unordered_map<std::string, std::vector<int>>& cons,
-             const std::unordered_set<std::string>& checked_after, std::string v) {
+bool covered(const Graph& g, const Consumers& cons, const std::unordered_set<std::string>& checked_after,
+             std::string v) {
   for (int hops = 0; hops < 4 && !checked_after.count(v); hops++) {
-    auto it = cons.find(v);
-    if (it == cons.end() || it->second.size() != 1 || g.is_graph_output(v)) return false;
-    const Node& n = g.nodes[it->second[0]];
-    if (!n.domain.empty() || (n.op_type != "Add" && n.op_type != "Sub") || n.outputs.size() != 1) return false;
-    v = n.outputs[0];
+    const Node* n = only_consumer(g, cons, v);
+    if (!n || g.is_graph_output(v) || !n->domain.empty() || (n->op_type != "Add" && n->op_type != "Sub") ||
+        n->outputs.size() != 1)
+      return false;
+    v = n->outputs[0];
   }
   return checked_after.count(v) > 0;
 }
@@ -118,13 +124,11 @@ std::vector<Site> find_sites(const Graph& g, const SiteOptions& o) {
     int axis = layer_axis(g, producers, a.input);
     if (seen.insert(a.output).second) sites.push_back({a.output, a.kind, a.node_name, a.input, axis});
     if (!o.after_following_ops) continue;
-    auto it = consumers.find(a.output);
-    if (it == consumers.end() || it->second.size() != 1) continue;
-    const Node& next = g.nodes[it->second[0]];
-    if (!next.domain.empty() || !kFollow.count(next.op_type) || next.outputs.empty()) continue;
-    if (seen.insert(next.outputs[0]).second)
-      sites.push_back({next.outputs[0], "follow:" + next.op_type, next.name, a.output,
-                       next.op_type == "Flatten" || next.op_type == "Reshape" || next.op_type == "Transpose" ? -1 : axis});
+    const Node* next = only_consumer(g, consumers, a.output);
+    if (!next || !next->domain.empty() || !kFollow.count(next->op_type) || next->outputs.empty()) continue;
+    if (seen.insert(next->outputs[0]).second)
+      sites.push_back({next->outputs[0], "follow:" + next->op_type, next->name, a.output,
+                       next->op_type == "Flatten" || next->op_type == "Reshape" || next->op_type == "Transpose" ? -1 : axis});
   }
   if (o.layer_outputs) {
     for (const auto& n : g.nodes) {
