@@ -21,19 +21,17 @@ class BinaryKernel : public PrimKernel {
     const Shape& out = c.out_shapes[0];
     memory::desc s0 = arrival_desc(c, first);
     memory::desc s1;
-    if (!is_plain(c.in_layouts[second]) && arrival_desc(c, second) != s0) {
-      // dst <- reorder(second); dst <- dst (op) first
-      memory::desc from = arrival_desc(c, second);
+    if (is_plain(c.in_layouts[second])) {
+      Shape b = c.in_shapes[second];  // right-aligned broadcast: pad leading dims with 1
+      b.insert(b.begin(), out.size() - b.size(), 1);
+      s1 = plain_desc(b, dt::f32);
+    } else if (memory::desc from = arrival_desc(c, second); from == s0) {
+      s1 = from;
+    } else {  // dst <- reorder(second); dst <- dst (op) first
       pre_from_ = memory(from, engine(), DNNL_MEMORY_NONE);
       pre_to_ = memory(s0, engine(), DNNL_MEMORY_NONE);
       pre_ = dnnl::reorder(pre_from_, pre_to_);
       s1 = s0;
-    } else if (is_plain(c.in_layouts[second])) {
-      Shape b = c.in_shapes[second];  // right-aligned broadcast: pad leading dims with 1
-      b.insert(b.begin(), out.size() - b.size(), 1);
-      s1 = plain_desc(b, dt::f32);
-    } else {
-      s1 = arrival_desc(c, second);
     }
     memory::desc dst = pre_ ? s0 : memory::desc(to_dims(out), s0.data_type(), tag::any);
     dnnl::binary::desc d(alg, s0, s1, dst);
