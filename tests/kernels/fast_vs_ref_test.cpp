@@ -198,18 +198,20 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
   Shape bs = per_channel ? Shape{c, 1, 1} : Shape{};
   Tensor lo = random_tensor(bs, rng, -0.6f, -0.1f), hi = random_tensor(bs, rng, 0.1f, 0.6f);  // {} = scalar
   Attribute mode = Attribute::of_string(zero ? "zero" : "clamp");
-  {  // straight on the input: plain layout, results identical (NaN included)
+  // Straight on an input: plain layout, results identical (NaN included).
+  auto on_input = [&](const Shape& xs, const Tensor& lo_b, const Tensor& hi_b, const char* what) {
     GraphBuilder b;
-    std::string y = b.node("RangeGuard", {b.input("x", x), b.constant("lo", lo), b.constant("hi", hi)},
+    std::string y = b.node("RangeGuard", {b.input("x", xs), b.constant("lo", lo_b), b.constant("hi", hi_b)},
                            {{"mode", mode}}, 2);
     b.output(y);
     b.output(y.substr(0, y.size() - 1) + "1");
     Graph g = b.build();
-    Tensor in = random_tensor(x, rng);
+    Tensor in = random_tensor(xs, rng);
     if (zero) in.data<float>()[in.numel() / 2] = NAN;  // zero mode resets NaN (and counts it)
     EXPECT_TRUE(ran(fast_ops(g, {in}), "RangeGuard"));
-    EXPECT_EQ(fast_vs_ref(g, {in}), 0.0) << shape_str(x) << (per_channel ? " per channel" : " per tensor");
-  }
+    EXPECT_EQ(fast_vs_ref(g, {in}), 0.0) << shape_str(xs) << what;
+  };
+  on_input(x, lo, hi, per_channel ? " per channel" : " per tensor");
   {  // after a convolution: oneDNN's blocked layout, run in place over the conv's output
     GraphBuilder b;
     std::string v = b.node("Conv", {b.input("x", x), b.constant("w", random_tensor({c, c, 1, 1}, rng, -0.5f, 0.5f))});
@@ -221,20 +223,8 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
     EXPECT_TRUE(ran(fast_ops(g, in), "RangeGuard"));
     EXPECT_LT(fast_vs_ref(g, in), kTol) << shape_str(x);
   }
-  if (per_channel) {  // channels on the last axis, as after a Linear layer: [N, T, C], bounds [C]
-    Shape xt{pick(1, 2), pick(1, 20), c};
-    Tensor lo1 = lo.reshaped({c}), hi1 = hi.reshaped({c});
-    GraphBuilder b;
-    std::string y = b.node("RangeGuard", {b.input("x", xt), b.constant("lo", lo1), b.constant("hi", hi1)},
-                           {{"mode", mode}}, 2);
-    b.output(y);
-    b.output(y.substr(0, y.size() - 1) + "1");
-    Graph g = b.build();
-    Tensor in = random_tensor(xt, rng);
-    if (zero) in.data<float>()[in.numel() / 2] = NAN;
-    EXPECT_TRUE(ran(fast_ops(g, {in}), "RangeGuard"));
-    EXPECT_EQ(fast_vs_ref(g, {in}), 0.0) << shape_str(xt) << " channels last";
-  }
+  if (per_channel)  // channels on the last axis, as after a Linear layer: [N, T, C], bounds [C]
+    on_input({pick(1, 2), pick(1, 20), c}, lo.reshaped({c}), hi.reshaped({c}), " channels last");
 }
 
 INSTANTIATE_TEST_SUITE_P(Random, Seeded, ::testing::Range(0, 12));
