@@ -225,6 +225,24 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
   }
   if (per_channel)  // channels on the last axis, as after a Linear layer: [N, T, C], bounds [C]
     on_input({pick(1, 2), pick(1, 20), c}, lo.reshaped({c}), hi.reshaped({c}), " channels last");
+  {  // in place and almost all in range, as on clean data: only the runs holding the one
+     // out-of-range pixel are rewritten; 16k-channel counters stay in a register
+    int64_t cw = 16 * pick(1, 4), hw = pick(8, 40);
+    Shape xs{1, cw, hw, hw};
+    Shape bw = per_channel ? Shape{cw, 1, 1} : Shape{};
+    GraphBuilder b;
+    std::string v = b.node("Conv", {b.input("x", xs), b.constant("w", random_tensor({cw, cw, 1, 1}, rng, -0.5f, 0.5f))});
+    std::string y = b.node("RangeGuard", {v, b.constant("lo", random_tensor(bw, rng, -60.f, -50.f)),
+                                          b.constant("hi", random_tensor(bw, rng, 50.f, 60.f))}, {{"mode", mode}}, 2);
+    b.output(y);
+    b.output(y.substr(0, y.size() - 1) + "1");
+    Graph g = b.build();
+    Tensor in = random_tensor(xs, rng);
+    in.data<float>()[pick(0, (int)in.numel() - 1)] = 1e6f;  // one pixel far out, in every channel it feeds
+    EXPECT_TRUE(ran(fast_ops(g, {in}), "RangeGuard"));
+    EXPECT_LT(fast_vs_ref(g, {in}), kTol) << shape_str(xs);
+    EXPECT_GT(Session(g, {}).run({in})[1].data<int64_t>()[0], 0);  // the pixel was found
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Random, Seeded, ::testing::Range(0, 12));

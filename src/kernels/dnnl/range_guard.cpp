@@ -18,13 +18,24 @@ using namespace dnnl_util;
 // The loops below are written branch-free (bitwise &, selects) so they vectorise: a
 // short-circuit && in the range test alone makes them scalar and 5-10x slower.
 
-// In place (x == y, the planner's choice where nothing reads x later) the same loops
-// run: the lines are already dirty from the layer that wrote x, so storing every value
-// costs no extra write-back, and the pass stays in the cache the layer warmed.
+// In place (x == y, the planner's choice where nothing reads x later) a run is first
+// only counted, and rewritten only if something in it is out of range (never, on clean
+// data). A large activation has left the cache by the time its check runs; storing every
+// value would dirty each line again and write it all back to memory a second time.
+
+// The out-of-range count of one contiguous run with a single [lo, hi]; NaN counts.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int64_t count_run(const float* x, int64_t n, float lo, float hi) {
+  int32_t count = 0;
+#pragma omp simd reduction(+ : count)
+  for (int64_t i = 0; i < n; i++) count += 1 - ((x[i] >= lo) & (x[i] <= hi));
+  return count;
+}
 
 // One contiguous run with a single [lo, hi]. Returns the out-of-range count.
 __attribute__((target_clones("avx512f", "avx2", "default")))
 int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool zero) {
+  if (x == y && count_run(x, n, lo, hi) == 0) return 0;
   int32_t count = 0;
   if (zero) {
 #pragma omp simd reduction(+ : count)
@@ -49,13 +60,43 @@ int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool 
 
 // One run of `len` values whose channel cycles with period `block` (channels-last: C
 // channels per pixel; channel-blocked nChw16c: 16 channels per pixel of one block).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const float* h, int64_t block, bool zero) {
-  // Counts per lane, added up once at the end: a reduction clause on the inner loop adds
-  // its lanes up horizontally once per pixel, which cost more than the checks (C = 16).
+// Counts per lane, added up once at the end: a reduction clause on the inner loop adds
+// its lanes up horizontally once per pixel, which cost more than the checks (C = 16).
+int32_t* zeroed_lanes(int64_t block) {
   thread_local std::vector<int32_t> lanes;
   lanes.assign(block, 0);
-  int32_t* cnt = lanes.data();
+  return lanes.data();
+}
+
+int64_t lane_total(const int32_t* cnt, int64_t block) {
+  int64_t count = 0;
+  for (int64_t k = 0; k < block; k++) count += cnt[k];
+  return count;
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int64_t count_tile(const float* x, int64_t len, const float* l, const float* h, int64_t block) {
+  if (block % 16 == 0) {  // 16 counters stay in one register for the whole run
+    int32_t acc[16] = {};
+    for (int64_t p = 0; p < len; p += block)
+      for (int64_t k = 0; k < block; k += 16) {
+#pragma omp simd
+        for (int j = 0; j < 16; j++) acc[j] += 1 - ((x[p + k + j] >= l[k + j]) & (x[p + k + j] <= h[k + j]));
+      }
+    return lane_total(acc, 16);
+  }
+  int32_t* cnt = zeroed_lanes(block);
+  for (int64_t p = 0; p < len; p += block) {
+#pragma omp simd
+    for (int64_t k = 0; k < block; k++) cnt[k] += 1 - ((x[p + k] >= l[k]) & (x[p + k] <= h[k]));
+  }
+  return lane_total(cnt, block);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const float* h, int64_t block, bool zero) {
+  if (x == y && count_tile(x, len, l, h, block) == 0) return 0;
+  int32_t* cnt = zeroed_lanes(block);
   for (int64_t p = 0; p < len; p += block) {
     if (zero) {
 #pragma omp simd
@@ -76,9 +117,7 @@ int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const 
       }
     }
   }
-  int64_t count = 0;
-  for (int64_t k = 0; k < block; k++) count += cnt[k];
-  return count;
+  return lane_total(cnt, block);
 }
 
 // Sums body(i) over [0, n): on the plan's threads when `parallel`, else in this thread
