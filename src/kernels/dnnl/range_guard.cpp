@@ -22,6 +22,9 @@ using namespace dnnl_util;
 // only counted, and rewritten only if something in it is out of range (never, on clean
 // data). A large activation has left the cache by the time its check runs; storing every
 // value would dirty each line again and write it all back to memory a second time.
+// (On random noise, where most runs hold out-of-range values, the count pass is extra:
+// resnet50's per-channel checks 1.3 -> 2.0 ms; on its real input 1.3 -> 0.8 ms. Storing
+// only the changed lanes instead, with masked stores, was 2-4x slower than both.)
 
 // The out-of-range count of one contiguous run with a single [lo, hi]; NaN counts.
 __attribute__((target_clones("avx512f", "avx2", "default")))
