@@ -28,8 +28,8 @@ echo "== 5. fault injection: 1,000 single exponent-bit flips in weights, each on
 $RG inject "$MODEL" --protected "$OUT/protected.onnx" --data $D/t10k-images-idx3-ubyte.gz \
   --labels $D/t10k-labels-idx1-ubyte.gz --trials 1000 --bits 23-30 --samples 32 --batch 1 \
   --json "$OUT/campaign.json"
-echo "== 6. overhead: original and protected interleaved, one query at a time"
-$RG bench "$MODEL" --compare "$OUT/protected.onnx" --threads 1 --duration 10 --rounds 6 \
+echo "== 6. overhead: original and protected interleaved, one test image at a time"
+$RG bench "$MODEL" --compare "$OUT/protected.onnx" --data $D/t10k-images-idx3-ubyte.gz --threads 1 --duration 10 --rounds 6 \
   --json "$OUT/overhead.json" | tail -4
 
 /usr/bin/python3 - "$OUT" <<'PY'
