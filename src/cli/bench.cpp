@@ -85,6 +85,12 @@ void print_report(const nlohmann::json& j, const BenchArgs& a, const BenchResult
     std::cout << fmt::format("target       model '{}' at {} (KServe v2, binary tensors)\n"
                              "config       http client, {} connection(s), batch {} per request, {} samples/query\n",
                              ctx.model_name, ctx.url, ctx.streams, ctx.batch, a.c.query_samples());
+  // Random inputs are no stand-in for real ones where cost depends on values (range
+  // checks rewrite what falls outside their bounds), so say which were timed.
+  if (ctx.data.empty())
+    std::cout << fmt::format("inputs       seeded random tensors (seed {}); --data times real samples\n", a.c.seed);
+  else
+    std::cout << fmt::format("inputs       {}\n", ctx.data);
   std::cout << fmt::format("cpu          {} ({} cores), {}\n", env["cpu_model"].get<std::string>(),
                            env["cores"].get<int>(), env["onednn_version"].get<std::string>());
   if (a.c.scenario == Scenario::server)

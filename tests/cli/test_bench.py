@@ -140,6 +140,14 @@ class BenchTest(CleanErrors):
         self.assertEqual(j["samples_from"], DATA)
         self.assertEqual(j["batch"], 4)
 
+    def test_console_says_which_inputs_were_timed(self):
+        p = run("bench", MODEL, *SHORT, "--seed", "7")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("inputs       seeded random tensors (seed 7)", p.stdout)
+        p = run("bench", MODEL, *SHORT, "--data", DATA)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn(f"inputs       {DATA}\n", p.stdout)
+
     def test_sweep_profile_and_html(self):
         html = self.path("r.html")
         j = self.bench("--scenario", "server", "--target-qps", "200", "--sweep", "--sweep-points", "2",
