@@ -225,8 +225,9 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
   }
   if (per_channel)  // channels on the last axis, as after a Linear layer: [N, T, C], bounds [C]
     on_input({pick(1, 2), pick(1, 20), c}, lo.reshaped({c}), hi.reshaped({c}), " channels last");
-  {  // in place and almost all in range, as on clean data: only the runs holding the one
-     // out-of-range pixel are rewritten; 16k-channel counters stay in a register
+  {  // in place and almost all in range, as on clean data, so most runs are only counted
+     // and the ones holding the out-of-range pixel are rewritten; channel counts that are
+     // multiples of 16 take the kernel's register-counter path
     int64_t cw = 16 * pick(1, 4), hw = pick(8, 40);
     Shape xs{1, cw, hw, hw};
     Shape bw = per_channel ? Shape{cw, 1, 1} : Shape{};

@@ -18,6 +18,9 @@ using namespace dnnl_util;
 // The loops below are written branch-free (bitwise &, selects) so they vectorise: a
 // short-circuit && in the range test alone makes them scalar and 5-10x slower.
 
+// 1 when lo <= v <= hi, else 0 (NaN included): the one range test every loop uses.
+inline int in_range(float v, float lo, float hi) { return (v >= lo) & (v <= hi); }
+
 // In place (x == y, the planner's choice where nothing reads x later) a run is first
 // only counted, and rewritten only if something in it is out of range (never, on clean
 // data). A large activation has left the cache by the time its check runs; storing every
@@ -31,7 +34,7 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 int64_t count_run(const float* x, int64_t n, float lo, float hi) {
   int32_t count = 0;
 #pragma omp simd reduction(+ : count)
-  for (int64_t i = 0; i < n; i++) count += 1 - ((x[i] >= lo) & (x[i] <= hi));
+  for (int64_t i = 0; i < n; i++) count += 1 - in_range(x[i], lo, hi);
   return count;
 }
 
@@ -44,7 +47,7 @@ int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool 
 #pragma omp simd reduction(+ : count)
     for (int64_t i = 0; i < n; i++) {
       float v = x[i];
-      int in = (v >= lo) & (v <= hi);  // 0 for NaN
+      int in = in_range(v, lo, hi);
       count += 1 - in;
       y[i] = in ? v : 0.f;
     }
@@ -52,7 +55,7 @@ int64_t guard_run(const float* x, float* y, int64_t n, float lo, float hi, bool 
 #pragma omp simd reduction(+ : count)
     for (int64_t i = 0; i < n; i++) {
       float v = x[i];
-      int in = (v >= lo) & (v <= hi);
+      int in = in_range(v, lo, hi);
       count += 1 - in;
       float c = v < lo ? lo : v;
       y[i] = c > hi ? hi : c;  // NaN stays NaN, as Clip
@@ -84,14 +87,14 @@ int64_t count_tile(const float* x, int64_t len, const float* l, const float* h, 
     for (int64_t p = 0; p < len; p += block)
       for (int64_t k = 0; k < block; k += 16) {
 #pragma omp simd
-        for (int j = 0; j < 16; j++) acc[j] += 1 - ((x[p + k + j] >= l[k + j]) & (x[p + k + j] <= h[k + j]));
+        for (int j = 0; j < 16; j++) acc[j] += 1 - in_range(x[p + k + j], l[k + j], h[k + j]);
       }
     return lane_total(acc, 16);
   }
   int32_t* cnt = zeroed_lanes(block);
   for (int64_t p = 0; p < len; p += block) {
 #pragma omp simd
-    for (int64_t k = 0; k < block; k++) cnt[k] += 1 - ((x[p + k] >= l[k]) & (x[p + k] <= h[k]));
+    for (int64_t k = 0; k < block; k++) cnt[k] += 1 - in_range(x[p + k], l[k], h[k]);
   }
   return lane_total(cnt, block);
 }
@@ -105,7 +108,7 @@ int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const 
 #pragma omp simd
       for (int64_t k = 0; k < block; k++) {
         float v = x[p + k];
-        int in = (v >= l[k]) & (v <= h[k]);
+        int in = in_range(v, l[k], h[k]);
         cnt[k] += 1 - in;
         y[p + k] = in ? v : 0.f;
       }
@@ -113,7 +116,7 @@ int64_t guard_tile(const float* x, float* y, int64_t len, const float* l, const 
 #pragma omp simd
       for (int64_t k = 0; k < block; k++) {
         float v = x[p + k];
-        int in = (v >= l[k]) & (v <= h[k]);
+        int in = in_range(v, l[k], h[k]);
         cnt[k] += 1 - in;
         float c = v < l[k] ? l[k] : v;
         y[p + k] = c > h[k] ? h[k] : c;
