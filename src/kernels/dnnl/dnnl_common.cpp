@@ -245,19 +245,25 @@ ConstPort::ConstPort(const Tensor* src, const memory::desc& src_desc, const memo
   }
   buf_ = aligned_buffer(wanted.get_size());
   mem_ = memory(wanted, engine(), buf_.get());
-  refresh();
+  fill(false);
   g_weights.push_back({src->raw(), src_desc, wanted, buf_});
 }
 
-void ConstPort::refresh() {
+void ConstPort::refresh() { fill(true); }
+
+void ConstPort::fill(bool keep_reorder) {
   memory user(src_desc_, engine(), const_cast<void*>(src_->raw()));
   if (src_desc_ == mem_.get_desc()) {
     std::memcpy(mem_.get_data_handle(), src_->raw(), src_desc_.get_size());
     return;
   }
-  if (!reorder_) reorder_ = dnnl::reorder(user, mem_);
-  reorder_.execute(stream(), user, mem_);
+  // A weight reorder holds its own scratchpad (as large as the weights for Winograd's
+  // transform): kept by every kernel, they were a third of resnet18's resident memory.
+  // Plans that never refresh drop it after the first fill; fault campaigns keep theirs.
+  dnnl::reorder r = reorder_ ? reorder_ : dnnl::reorder(user, mem_);
+  r.execute(stream(), user, mem_);
   stream().wait();
+  if (keep_reorder) reorder_ = r;
 }
 
 void PrimKernel::set_primitive(const CompileCtx& c, const dnnl::primitive& p, const dnnl::primitive_desc_base& pd) {

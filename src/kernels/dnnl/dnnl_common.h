@@ -77,10 +77,12 @@ class ConstPort {
   const memory& mem() const { return mem_; }
 
  private:
+  void fill(bool keep_reorder);
+
   const Tensor* src_ = nullptr;
   memory::desc src_desc_;
   memory mem_;
-  dnnl::reorder reorder_;  // made on the first refresh: fault campaigns refresh per trial
+  dnnl::reorder reorder_;  // made on the first refresh(): fault campaigns refresh per trial
   std::shared_ptr<void> buf_;
 };
 
