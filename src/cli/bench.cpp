@@ -191,6 +191,7 @@ void bench_in_process(BenchArgs& a, Timing timing, const Dataset* data) {
   so.precision = a.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   so.winograd = !a.no_winograd;
   so.autotune_threads = !a.no_autotune;
+  so.autotune_layout = !a.no_autotune;
   so.verbose = a.verbose;
   std::vector<Session> sessions;
   sessions.push_back(Session::load(a.model, so));
@@ -349,7 +350,7 @@ void add_bench(CLI::App& app) {
   cmd->add_flag("--self-test", a->self_test, "Measure the harness itself with a no-op model");
   cmd->add_flag("--no-winograd", a->no_winograd, "Run 3x3 convolutions direct only");
   cmd->add_flag("--verbose", a->verbose, "Log graph passes, kernel choices and thread tuning");
-  cmd->add_flag("--no-autotune", a->no_autotune, "Use every thread for every step (no per-step timing)");
+  cmd->add_flag("--no-autotune", a->no_autotune, "No timing at compile time: every step on every thread, 1x1 convolutions in the layout oneDNN picks");
   add_image_options(cmd, a->img);
   cmd->callback([a, dur, streams] {
     a->streams_given = streams->count() > 0;

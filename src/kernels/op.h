@@ -120,6 +120,7 @@ struct CompileCtx {
   std::vector<Shape> out_shapes;
   bool bf16 = false;          // compute in bf16 where the op allows it
   bool winograd = true;       // 3x3 stride-1 convolutions may use Winograd (fewer FLOPs)
+  bool blocked_1x1 = false;   // 1x1 convolutions take and give nChw16c (SessionOptions)
   bool plain_output = false;  // the output must be in the ONNX layout (graph output, observed)
   // Nodes fused after this one, in order: activations (Relu, Clip, ...) and at most one
   // Add whose other operand is appended as the last input ("sum" post-op). A kernel that

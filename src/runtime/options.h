@@ -17,6 +17,13 @@ struct SessionOptions {
   // they gain. Adds a few runs of the model to compile time.
   bool autotune_threads = true;
   bool winograd = true;                // let 3x3 stride-1 convolutions use Winograd
+  // 1x1 convolutions read and write oneDNN's nChw16c blocks instead of the layout oneDNN
+  // would pick (channels-last). Set by the layout autotune, below, or by hand.
+  bool blocked_1x1 = false;
+  // When a plan has Winograd convolutions (which take nChw16c) and 1x1 convolutions
+  // (which oneDNN runs channels-last), compile it both ways and keep the faster: the
+  // layout reorders around each Winograd layer can cost more than the 1x1 kernel gains.
+  bool autotune_layout = true;
   bool fuse = true;                    // fuse activations/residual adds into the op before them
   // Values that must stay materialised in the ONNX layout so observers can read them
   // (calibration sites, fault-injection targets); fusion never hides them.

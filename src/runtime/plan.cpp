@@ -287,6 +287,7 @@ void Plan::plan_node(int ni) {
       cc.out_shapes = ic.out_shapes;
       cc.bf16 = opts_.precision == Precision::bf16;
       cc.winograd = opts_.winograd;
+      cc.blocked_1x1 = opts_.blocked_1x1;
       cc.scratch = &scratch_;
       const std::string& last = chain.empty() ? n.outputs[0] : chain.back().node->outputs[0];
       // Kept values get a plain twin below instead: forcing a plain destination here could
@@ -514,9 +515,6 @@ void Plan::autotune_threads() {
     }
   }
   omp_set_num_threads(threads_);
-  std::vector<Tensor> zeros;
-  for (int k : input_slots_) zeros.emplace_back(slots_[k].type, slots_[k].shape, true);
-  std::memset(arena_.get(), 0, activation_bytes_);
   auto configure = [&](double threshold) {
     for (size_t i = 0; i < n; i++) {
       Step& st = steps_[i];
@@ -535,22 +533,45 @@ void Plan::autotune_threads() {
   int64_t best = INT64_MAX;
   for (double t : thresholds) {
     configure(t);
-    int64_t fastest = INT64_MAX;
-    try {
-      for (int r = 0; r < 7; r++) {
-        auto t0 = Clock::now();
-        execute(zeros);
-        if (r >= 2) fastest = std::min<int64_t>(fastest, (Clock::now() - t0).count());
-      }
-    } catch (const Error&) {
-      fastest = INT64_MAX;  // a kernel rejected the zeroed data (e.g. an index): untuned
-    }
+    int64_t fastest = fastest_zero_run(5);
     unconfigure();
     if (opts_.verbose) std::fprintf(stderr, "autotune: one thread below %.0e FLOPs: %.3f ms\n", t, fastest / 1e6);
     if (fastest < best) best = fastest, best_t = t;
   }
   configure(best_t);
   tuned_threshold_ = best_t;
+}
+
+int64_t Plan::fastest_zero_run(int runs) {
+  using Clock = std::chrono::steady_clock;
+  std::vector<Tensor> zeros;
+  for (int k : input_slots_) zeros.emplace_back(slots_[k].type, slots_[k].shape, true);
+  std::memset(arena_.get(), 0, activation_bytes_);
+  int prev = omp_get_max_threads();
+  int64_t fastest = INT64_MAX;
+  try {
+    for (int r = 0; r < runs + 2; r++) {
+      auto t0 = Clock::now();
+      execute(zeros);
+      if (r >= 2) fastest = std::min<int64_t>(fastest, (Clock::now() - t0).count());
+    }
+  } catch (const Error&) {
+    fastest = INT64_MAX;
+  }
+  omp_set_num_threads(prev);
+  return fastest;
+}
+
+bool Plan::has_layout_choice() const {
+  bool winograd = false, one_by_one = false;
+  for (const auto& st : steps_) {
+    if (st.dynamic) return false;
+    if (!st.fast || !st.node || st.node->op_type != "Conv" || st.in.size() < 2 || st.in[1] < 0) continue;
+    if (st.fast->impl().find("wino") != std::string::npos) winograd = true;
+    const Shape& w = slots_[st.in[1]].shape;
+    if (w.size() == 4 && w[2] == 1 && w[3] == 1) one_by_one = true;
+  }
+  return winograd && one_by_one;
 }
 
 void Plan::infer_dynamic(Step& s) {

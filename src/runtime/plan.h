@@ -81,6 +81,12 @@ class Plan {
   int64_t profiled_runs() const { return profiled_runs_; }
   // FLOPs below which autotuning put a step on one thread (0: none, huge: all).
   double single_thread_below() const { return tuned_threshold_; }
+  // True where SessionOptions::blocked_1x1 could change this plan's speed: it has
+  // Winograd convolutions and 1x1 convolutions, and no shapes decided at run time.
+  bool has_layout_choice() const;
+  // The fastest of `runs` whole runs on zeroed inputs (after two warm-up runs), in ns;
+  // INT64_MAX when a kernel rejects zeroed data (an index, say).
+  int64_t fastest_zero_run(int runs);
 
   const Graph& graph() const { return graph_; }
   const std::vector<Step>& steps() const { return steps_; }

@@ -77,6 +77,42 @@ TEST_P(Seeded, ResidualBlockFusesSumAndKeepsBlockedLayout) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
 }
 
+// A ResNet stem and bottleneck block (1x1, 3x3, 1x1 + residual) with the 1x1
+// convolutions forced to nChw16c, as the layout autotune may choose: same results, and
+// the blocks really used (after this stem oneDNN itself picks channels-last for them).
+TEST_P(Seeded, BottleneckWithBlocked1x1) {
+  int c = 16 * pick(1, 4), mid = 16 * pick(1, 2), h = pick(3, 14);
+  Shape x{pick(1, 2), 3, 2 * h, 2 * h};
+  GraphBuilder b;
+  auto conv = [&](const std::string& v, const std::string& name, Shape w, int64_t stride = 1) {
+    int64_t p = w[2] / 2;
+    return b.node("Conv", {v, b.constant(name, random_tensor(w, rng, -0.2f, 0.2f)), b.constant(name + "b", random_tensor({w[0]}, rng))},
+                  {{"pads", ints({p, p, p, p})}, {"strides", ints({stride, stride})}});
+  };
+  std::string in = b.node("Relu", {conv(b.input("x", x), "w0", {c, 3, 7, 7}, 2)});
+  std::string a = b.node("Relu", {conv(in, "w1", {mid, c, 1, 1})});
+  std::string m = b.node("Relu", {conv(a, "w2", {mid, mid, 3, 3})});
+  std::string y = b.node("Relu", {b.node("Add", {conv(m, "w3", {c, mid, 1, 1}), in})});
+  b.output(b.node("Relu", {conv(y, "w4", {c, c, 1, 1})}));  // the graph output stays plain
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  SessionOptions o;
+  o.blocked_1x1 = true;
+  o.autotune_layout = false;
+  Session s(g, o);
+  const Plan& plan = s.plan({x});
+  int blocked_1x1 = 0;
+  for (const auto& st : plan.steps()) {
+    if (!st.node || st.node->op_type != "Conv" || !st.fast || plan.slots()[st.in[1]].shape[2] != 1) continue;
+    const Layout& l = plan.slots()[st.out[0]].layout;
+    blocked_1x1 += l.format_kind == dnnl_blocked && l.format_desc.blocking.inner_nblks == 1 &&
+                   l.format_desc.blocking.inner_blks[0] == 16;
+  }
+  EXPECT_EQ(blocked_1x1, 2) << "x " << shape_str(x) << " c " << c;
+  EXPECT_TRUE(ran(fast_ops(g, inputs, o), "Conv+Add+Relu"));
+  EXPECT_LT(fast_vs_ref(g, inputs, o), kTol) << "x " << shape_str(x) << " c " << c << " mid " << mid;
+}
+
 TEST_P(Seeded, ConvTranspose) {
   int c = pick(1, 8), m = pick(1, 8), k = pick(1, 4), s = pick(1, 3), h = pick(2, 9);
   int op = pick(0, s - 1);

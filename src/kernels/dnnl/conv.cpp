@@ -49,10 +49,13 @@ class ConvKernel : public PrimKernel {
     }
     dt act = c.bf16 ? dt::bf16 : dt::f32;
     memory::desc wsrc = weight_source_desc(w, group, transposed);
-    memory::desc src_any(to_dims(x), act, tag::any);
+    bool blocked = c.blocked_1x1 && !transposed && !winograd && sp == 2 && w[2] == 1 && w[3] == 1 &&
+                   group == 1 && x[1] % 16 == 0 && c.out_shapes[0][1] % 16 == 0 && !c.plain_output;
+    tag act_tag = blocked ? tag::nChw16c : tag::any;
+    memory::desc src_any(to_dims(x), act, act_tag);
     memory::desc w_any(wsrc.dims(), act, tag::any);
     memory::desc dst_md = c.plain_output ? plain_desc(c.out_shapes[0], dt::f32)
-                                         : memory::desc(to_dims(c.out_shapes[0]), act, tag::any);
+                                         : memory::desc(to_dims(c.out_shapes[0]), act, act_tag);
     has_bias_ = c.node.has_input(2);
     memory::desc b_md = has_bias_ ? plain_desc(c.in_shapes[2], dt::f32) : memory::desc();
 
