@@ -33,6 +33,7 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--precision", *precision, "fp32 or bf16")->check(CLI::IsMember({"fp32", "bf16"}))->capture_default_str();
   cmd->callback([o, precision] {
     o->session.precision = *precision == "bf16" ? Precision::bf16 : Precision::fp32;
+    o->session.autotune_layout = true;  // one plan serves many requests: worth the timing
     serve::run_server(*o);
   });
 }
