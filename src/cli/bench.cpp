@@ -191,7 +191,9 @@ void bench_in_process(BenchArgs& a, Timing timing, const Dataset* data) {
   so.precision = a.precision == "bf16" ? Precision::bf16 : Precision::fp32;
   so.winograd = !a.no_winograd;
   so.autotune_threads = !a.no_autotune;
-  so.autotune_layout = !a.no_autotune;
+  // --compare measures what the second model costs over the first, so both get the same
+  // kernels: two timed layout choices could land either side of the autotune's 2% line.
+  so.autotune_layout = !a.no_autotune && a.compare.empty();
   so.verbose = a.verbose;
   std::vector<Session> sessions;
   sessions.push_back(Session::load(a.model, so));
