@@ -1,8 +1,5 @@
 #include "runtime/plan.h"
 
-#include "runtime/model_info.h"
-
-
 #include <omp.h>
 
 #include <algorithm>
