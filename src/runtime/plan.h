@@ -107,7 +107,6 @@ class Plan {
   int plain_twin(int slot);
   void allocate();
   void autotune_threads();
-  double step_flops(size_t i) const;
   void infer_dynamic(Step& s);
   size_t first_step_with(const std::string& value, std::vector<int> Step::*side) const;
   // Runs steps [from, end); with `save`, copies the arena into it just before step save_at.

@@ -13,15 +13,6 @@
 
 namespace rg {
 
-double Plan::step_flops(size_t i) const {
-  const Step& st = steps_[i];
-  if (!st.node) return 0;
-  std::vector<Shape> ins, outs;
-  for (int k : st.in) ins.push_back(k < 0 ? Shape{} : slots_[k].shape);
-  for (int k : st.out) outs.push_back(k < 0 ? Shape{} : slots_[k].shape);
-  return (double)node_flops(*st.node, ins, outs);
-}
-
 // Picks which steps run on one thread by timing the whole plan (zeroed inputs). Waking a
 // second thread costs tens of microseconds on some machines (virtualised, SMT siblings):
 // more than small convolutions and matmuls gain from it, while big ones still profit.
@@ -40,7 +31,10 @@ void Plan::autotune_threads() {
   for (size_t i = 0; i < n; i++) {
     Step& st = steps_[i];
     if (st.dynamic || !st.node) continue;
-    flops[i] = step_flops(i);
+    std::vector<Shape> ins, outs;
+    for (int k : st.in) ins.push_back(k < 0 ? Shape{} : slots_[k].shape);
+    for (int k : st.out) outs.push_back(k < 0 ? Shape{} : slots_[k].shape);
+    flops[i] = (double)node_flops(*st.node, ins, outs);
     if (st.compile) {
       omp_set_num_threads(1);
       single[i] = find_fast(st.node->op_type)->make(*st.compile);
