@@ -426,8 +426,15 @@ void Plan::allocate() {
     if (r < 0 || o < 0 || !arena_slot(r) || !arena_slot(o) || last[r] != i || slots_[r].type != slots_[o].type ||
         slots_[r].shape != slots_[o].shape || !same_layout(slots_[r].layout, slots_[o].layout))
       continue;
-    int root = r;
-    while (alias[root] >= 0) root = alias[root];
+    auto root_of = [&](int s) {
+      while (s >= 0 && alias[s] >= 0) s = alias[s];
+      return s;
+    };
+    int root = root_of(r);
+    // conv(a) + a: the residual is also what the convolution reads, and a direct kernel
+    // would read values it has already overwritten.
+    if (residual && std::count_if(st.in.begin(), st.in.end() - 1, [&](int s) { return root_of(s) == root; }) > 0)
+      continue;
     alias[o] = root;
     last[root] = std::max(last[root], last[o]);
   }

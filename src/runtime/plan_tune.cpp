@@ -94,7 +94,10 @@ bool Plan::has_layout_choice() const {
   for (const auto& st : steps_) {
     if (st.dynamic) return false;
     if (!st.fast || !st.node || st.node->op_type != "Conv" || st.in.size() < 2 || st.in[1] < 0) continue;
-    if (st.fast->impl().find("wino") != std::string::npos) winograd = true;
+    // oneDNN's Winograd (AVX-512) takes nChw16c; rangeguard's AVX2 one takes nChw8c, as
+    // oneDNN's AVX2 1x1 kernels already give.
+    const std::string impl = st.fast->impl();
+    if (impl.rfind("dnnl:", 0) == 0 && impl.find("wino") != std::string::npos) winograd = true;
     const Shape& w = slots_[st.in[1]].shape;
     if (w.size() == 4 && w[2] == 1 && w[3] == 1) one_by_one = true;
   }

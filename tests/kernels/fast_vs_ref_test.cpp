@@ -74,7 +74,7 @@ TEST_P(Seeded, ResidualBlockFusesSumAndKeepsBlockedLayout) {
   auto ops = fast_ops(g, inputs);
   EXPECT_TRUE(ran(ops, "Conv+Add+Relu"));
   EXPECT_TRUE(ran(ops, "MaxPool"));
-  EXPECT_LT(fast_vs_ref(g, inputs), kTol);
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << "c " << c << " h " << h;
 }
 
 // A ResNet stem and bottleneck block (1x1, 3x3, 1x1 + residual) with the 1x1
@@ -111,6 +111,54 @@ TEST_P(Seeded, BottleneckWithBlocked1x1) {
   EXPECT_EQ(blocked_1x1, 2) << "x " << shape_str(x) << " c " << c;
   EXPECT_TRUE(ran(fast_ops(g, inputs, o), "Conv+Add+Relu"));
   EXPECT_LT(fast_vs_ref(g, inputs, o), kTol) << "x " << shape_str(x) << " c " << c << " mid " << mid;
+}
+
+// 3x3 stride-1 convolutions with enough output tiles take Winograd F(4x4, 3x3): odd
+// sizes (partial tiles), uneven padding, a batch, a residual arriving plain, and each
+// post-op it fuses. On AVX2 it is rangeguard's own kernel and the test checks it ran;
+// with AVX-512 oneDNN's Winograd or its direct kernel runs, and only the values are checked.
+TEST_P(Seeded, Winograd3x3WithPostOps) {
+  int64_t n = pick(1, 2), c = 8 * pick(2, 6), m = 16 * pick(1, 3), h = pick(13, 30), w = pick(13, 30);
+  std::vector<int64_t> pads{pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};
+  int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
+  GraphBuilder b;
+  std::vector<std::string> conv_in{b.input("x", {n, c, h, w}), b.constant("w", random_tensor({m, c, 3, 3}, rng, -0.3f, 0.3f))};
+  if (pick(0, 1)) conv_in.push_back(b.constant("b", random_tensor({m}, rng)));
+  std::string y = b.node("Conv", conv_in, {{"pads", ints(pads)}});
+  std::vector<Tensor> inputs{random_tensor({n, c, h, w}, rng)};
+  int variant = pick(0, 3);
+  std::string label = "Conv";
+  if (variant == 0) {  // residual block tail
+    y = b.node("Relu", {b.node("Add", {y, b.input("r", {n, m, oh, ow})})});
+    inputs.push_back(random_tensor({n, m, oh, ow}, rng));
+    label = "Conv+Add+Relu";
+  } else if (variant == 1) {
+    y = b.node("LeakyRelu", {y}, {{"alpha", Attribute::of_float(0.1f)}});
+    label = "Conv+LeakyRelu";
+  } else if (variant == 2) {  // a protected ReLU: Relu then Clip to a calibrated range
+    y = b.node("Clip", {b.node("Relu", {y}), b.constant("lo", Tensor::scalar(-0.5f)), b.constant("hi", Tensor::scalar(0.7f))});
+    label = "Conv+Relu+Clip";
+  }
+  // A graph output must be plain, which this kernel leaves to oneDNN; a 1x1 max pool
+  // keeps the values and takes the blocked layout.
+  b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));
+  Graph g = b.build();
+  std::string where = "x " + shape_str({n, c, h, w}) + " m " + std::to_string(m) + " variant " + std::to_string(variant);
+  EXPECT_TRUE(ran(fast_ops(g, inputs), label)) << where;
+  if (fast_isa().rfind("avx2", 0) == 0) {
+    SessionOptions o;
+    Session s(g, o);
+    std::vector<Shape> shapes;
+    for (const auto& t : inputs) shapes.push_back(t.shape());
+    bool wino = false;
+    for (const auto& st : s.plan(shapes).steps())
+      if (st.fast && st.node && st.node->op_type == "Conv") {
+        wino = st.fast->impl() == "rg:wino_f43:avx2";
+        where += " impl " + st.fast->impl();
+      }
+    EXPECT_TRUE(wino) << where;
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 
 TEST_P(Seeded, ConvTranspose) {

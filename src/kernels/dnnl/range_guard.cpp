@@ -202,14 +202,50 @@ class RangeGuardKernel : public Kernel {
   }
   Layout out_layout(int i) const override { return i == 0 ? layout_ : plain_layout(); }
   bool may_run_in_place() const override { return true; }
+  // Bounds per padded channel and the padded element count (make_padded).
+  void pad_bounds(std::vector<float> lo, std::vector<float> hi, int64_t n) {
+    lo_pad_ = std::move(lo);
+    hi_pad_ = std::move(hi);
+    lo_ = lo_pad_.data();
+    hi_ = hi_pad_.data();
+    channels_ = (int64_t)lo_pad_.size();
+    n_ = n;
+  }
 
  private:
   Kind kind_;
   int64_t block_, inner_, channels_ = 1, n_ = 0;
   bool zero_ = false;
   const float *lo_ = nullptr, *hi_ = nullptr;
+  std::vector<float> lo_pad_, hi_pad_;
   Layout layout_ = plain_layout();
 };
+
+// Channels padded up to a whole block (nChw8c with 10 channels, as oneDNN's AVX2 kernels
+// give): the padding lanes hold zeros that later oneDNN ops rely on, so they get the
+// bounds [-inf, inf]: never counted, never changed.
+std::unique_ptr<Kernel> make_padded(const CompileCtx& c) {
+  const Shape& x = c.in_shapes[0];
+  const Tensor& lo = *c.in_values[1];
+  const dnnl_memory_desc_t& d = c.in_layouts[0];
+  if (x.size() < 3 || d.format_kind != dnnl_blocked) return nullptr;
+  const auto& bd = d.format_desc.blocking;
+  if (bd.inner_nblks != 1 || bd.inner_idxs[0] != 1 || d.padded_dims[0] != x[0]) return nullptr;
+  for (int k = 0; k + 1 < d.ndims; k++)
+    if (bd.strides[k] < bd.strides[k + 1] || (k > 1 && d.padded_dims[k] != x[k])) return nullptr;
+  if (lo.numel() != 1 && (lo.numel() != x[1] || lo.rank() != (int)x.size() - 1)) return nullptr;
+  int64_t inner = 1;
+  for (size_t k = 2; k < x.size(); k++) inner *= x[k];
+  int64_t padded = d.padded_dims[1];
+  std::vector<float> lo_p(padded, -INFINITY), hi_p(padded, INFINITY);
+  for (int64_t k = 0; k < x[1]; k++) {
+    lo_p[k] = lo.data<float>()[lo.numel() == 1 ? 0 : k];
+    hi_p[k] = c.in_values[2]->data<float>()[lo.numel() == 1 ? 0 : k];
+  }
+  auto kernel = std::make_unique<RangeGuardKernel>(c, RangeGuardKernel::Kind::channel_blocked, bd.inner_blks[0], inner);
+  kernel->pad_bounds(std::move(lo_p), std::move(hi_p), x[0] * padded * inner);
+  return kernel;
+}
 
 std::unique_ptr<Kernel> make_range_guard(const CompileCtx& c) {
   if (!c.in_values[1] || !c.in_values[2] || c.in_types[0] != DType::f32) return nullptr;
@@ -219,7 +255,7 @@ std::unique_ptr<Kernel> make_range_guard(const CompileCtx& c) {
   if (lo.shape() != hi.shape() || lo.dtype() != DType::f32) return nullptr;
   using K = RangeGuardKernel::Kind;
   bool plain = c.in_layouts.empty() || is_plain(c.in_layouts[0]);
-  if (!plain && layout_bytes(c.in_layouts[0]) != (size_t)shape_numel(x) * 4) return nullptr;  // padded blocks
+  if (!plain && layout_bytes(c.in_layouts[0]) != (size_t)shape_numel(x) * 4) return make_padded(c);
   if (lo.numel() == 1) return std::make_unique<RangeGuardKernel>(c, K::tensor, 1, 1);
   // Per channel: lo is [C, 1, ..., 1] against x's axis r - lo.rank().
   int axis = (int)x.size() - lo.rank();

@@ -1,0 +1,321 @@
+// Winograd F(4x4, 3x3) convolution for CPUs where oneDNN has none (AVX2: oneDNN 2.x
+// implements Winograd for AVX-512 only). 3x3 stride-1 convolutions are most of a ResNet's
+// time; F(4x4, 3x3) does their multiplies as 36 matrix products of 1/4 the direct
+// count, at fp32 error well inside the parity tolerance (oneDNN's AVX-512 Winograd uses
+// the same tile).
+//
+// Per run: (1) the input transform B^T d B of each 6x6 input tile, 8 channels per
+// vector, into V[36][tiles][C]; (2) 36 matrix products V x U -> M[36][tiles][K] (gemm_panel),
+// U = G g G^T being the weights transformed once at compile time (and on refresh, for
+// fault injection); (3) the output transform A^T m A of each tile, with the bias, the
+// residual sum and ReLU/clip post-ops applied before the store. Activations are nChw8c,
+// the layout oneDNN's AVX2 kernels use, so neighbours need no reorder.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <cfloat>
+#include <cstring>
+
+#include "kernels/dnnl/dnnl_common.h"
+#include "kernels/dnnl/winograd.h"
+#include "kernels/ref/window.h"
+
+namespace rg {
+namespace {
+
+using namespace dnnl_util;
+
+#define RG_AVX2 __attribute__((target("avx2,fma")))
+
+constexpr int kTile = 6;   // input tile (4 outputs + 2 of the 3x3 window)
+constexpr int kOut = 4;    // output tile
+constexpr int kLanes = 8;  // channels per vector (nChw8c)
+constexpr int64_t kMinTiles = 16;  // per image; below it the direct kernel wins (see make_winograd_conv)
+
+// One step after the convolution, applied per vector: max(x, lo) then min(x, hi) (ReLU,
+// Clip and the range checks of `protect`), or a leaky ReLU. Per-channel bounds index
+// `lo_c`/`hi_c` by output channel.
+struct Post {
+  enum Kind { clip, leaky, clip_c } kind;
+  float lo = -FLT_MAX, hi = FLT_MAX, alpha = 0;
+  std::vector<float> lo_c, hi_c;
+};
+Post clip_post(float lo, float hi) { return {Post::clip, lo, hi, 0, {}, {}}; }
+
+// The 1D transforms of F(4, 3) (Lavin & Gray), on 8-channel vectors.
+RG_AVX2 inline void input_1d(const __m256* d, __m256* t) {
+  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+  __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
+  __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
+  __m256 c = _mm256_sub_ps(d[4], d[2]);           // d4 - d2
+  __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+  t[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[2], d[4]), _mm256_mul_ps(four, d[0]));
+  t[1] = _mm256_add_ps(a, b);
+  t[2] = _mm256_sub_ps(a, b);
+  t[3] = _mm256_add_ps(c, e);
+  t[4] = _mm256_sub_ps(c, e);
+  t[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[3], d[5]), _mm256_mul_ps(four, d[1]));
+}
+
+RG_AVX2 inline void output_1d(const __m256* m, __m256* y) {
+  __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
+  __m256 r = _mm256_add_ps(m[3], m[4]), s = _mm256_sub_ps(m[3], m[4]);
+  y[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
+  y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), s, q);
+  y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), r, p);
+  y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), s, q), m[5]);
+}
+
+struct Geometry {
+  int64_t n, cb, kb, h, w, oh, ow, th, tw, pt, pl;
+  int64_t tiles() const { return n * th * tw; }
+};
+
+// B^T d B of one 6x6 tile of 8 channels into V (row stride `vs` floats between the 36
+// matrices).
+RG_AVX2 void input_tile(const Geometry& g, const float* x, int64_t tile, int64_t cb, float* v, int64_t vs) {
+  int64_t n = tile / (g.th * g.tw), r = tile % (g.th * g.tw);
+  int64_t h0 = (r / g.tw) * kOut - g.pt, w0 = (r % g.tw) * kOut - g.pl;
+  const float* base = x + (n * g.cb + cb) * g.h * g.w * kLanes;
+  __m256 d[kTile][kTile];
+  bool inside = h0 >= 0 && w0 >= 0 && h0 + kTile <= g.h && w0 + kTile <= g.w;
+  for (int i = 0; i < kTile; i++)
+    for (int j = 0; j < kTile; j++) {
+      int64_t hh = h0 + i, ww = w0 + j;
+      d[i][j] = inside || (hh >= 0 && hh < g.h && ww >= 0 && ww < g.w)
+                    ? _mm256_loadu_ps(base + (hh * g.w + ww) * kLanes)
+                    : _mm256_setzero_ps();
+    }
+  __m256 t[kTile][kTile], col[kTile], out[kTile];
+  for (int j = 0; j < kTile; j++) {  // columns: t = B^T d
+    for (int i = 0; i < kTile; i++) col[i] = d[i][j];
+    input_1d(col, out);
+    for (int i = 0; i < kTile; i++) t[i][j] = out[i];
+  }
+  for (int i = 0; i < kTile; i++) {  // rows: (B^T d) B
+    input_1d(t[i], out);
+    for (int j = 0; j < kTile; j++) _mm256_storeu_ps(v + (i * kTile + j) * vs, out[j]);
+  }
+}
+
+// A^T m A of one tile of 8 output channels, then bias, residual and post-ops; stores the
+// outputs that fall inside the image.
+RG_AVX2 void output_tile(const Geometry& g, const float* m, int64_t ms, int64_t tile, int64_t kb, const float* bias,
+                         const float* res, const std::vector<Post>& post, float* y) {
+  __m256 t[kOut][kTile], row[kTile], out[kTile];
+  for (int j = 0; j < kTile; j++) {  // columns: A^T m
+    for (int i = 0; i < kTile; i++) row[i] = _mm256_loadu_ps(m + (i * kTile + j) * ms);
+    output_1d(row, out);
+    for (int i = 0; i < kOut; i++) t[i][j] = out[i];
+  }
+  int64_t n = tile / (g.th * g.tw), r = tile % (g.th * g.tw);
+  int64_t h0 = (r / g.tw) * kOut, w0 = (r % g.tw) * kOut;
+  int64_t plane = (n * g.kb + kb) * g.oh * g.ow * kLanes;
+  __m256 b = _mm256_loadu_ps(bias + kb * kLanes);
+  for (int i = 0; i < kOut && h0 + i < g.oh; i++) {
+    output_1d(t[i], out);  // rows: (A^T m) A
+    for (int j = 0; j < kOut && w0 + j < g.ow; j++) {
+      int64_t at = plane + ((h0 + i) * g.ow + w0 + j) * kLanes;
+      __m256 v = _mm256_add_ps(out[j], b);
+      if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + at));
+      for (const Post& p : post) {
+        if (p.kind == Post::leaky) {
+          __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(p.alpha));
+          v = _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+        } else if (p.kind == Post::clip) {
+          v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(p.lo)), _mm256_set1_ps(p.hi));
+        } else {
+          v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo_c[kb * kLanes])), _mm256_loadu_ps(&p.hi_c[kb * kLanes]));
+        }
+      }
+      _mm256_storeu_ps(y + at, v);
+    }
+  }
+}
+
+// M[t][k0..k0+16) = sum_c V[t][c] U[c][k0..k0+16) for R rows of tiles: R x 2 accumulators
+// of 8 lanes stay in registers over all C (R = 6 uses 12 of AVX2's 16). U is packed per
+// 16-column panel, [C][16], so the inner loop reads it sequentially, and is read once per
+// R rows (not copied per call, as a generic GEMM packs its operand).
+template <int R>
+RG_AVX2 void gemm_rows(const float* v, int64_t c_n, const float* u, float* m, int64_t ko) {
+  // Named accumulators: GCC keeps an __m256 array on the stack, storing it every step.
+  __m256 a00 = _mm256_setzero_ps(), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00,
+         a40 = a00, a41 = a00, a50 = a00, a51 = a00;
+  for (int64_t c = 0; c < c_n; c++) {
+    __m256 b0 = _mm256_loadu_ps(u + c * 16), b1 = _mm256_loadu_ps(u + c * 16 + 8), a;
+#define RG_ROW(r)                                    \
+  if constexpr (R > r) {                             \
+    a = _mm256_broadcast_ss(v + r * c_n + c);        \
+    a##r##0 = _mm256_fmadd_ps(a, b0, a##r##0);       \
+    a##r##1 = _mm256_fmadd_ps(a, b1, a##r##1);       \
+  }
+    RG_ROW(0) RG_ROW(1) RG_ROW(2) RG_ROW(3) RG_ROW(4) RG_ROW(5)
+#undef RG_ROW
+  }
+  const __m256 acc[6][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31}, {a40, a41}, {a50, a51}};
+  for (int r = 0; r < R; r++) {
+    _mm256_storeu_ps(m + r * ko, acc[r][0]);
+    _mm256_storeu_ps(m + r * ko + 8, acc[r][1]);
+  }
+}
+
+// One 16-column panel of one of the 36 products, over all tiles.
+RG_AVX2 void gemm_panel(const float* v, int64_t t_n, int64_t c_n, const float* u, float* m, int64_t ko) {
+  int64_t t = 0;
+  for (; t + 6 <= t_n; t += 6) gemm_rows<6>(v + t * c_n, c_n, u, m + t * ko, ko);
+  switch (t_n - t) {
+    case 5: gemm_rows<5>(v + t * c_n, c_n, u, m + t * ko, ko); break;
+    case 4: gemm_rows<4>(v + t * c_n, c_n, u, m + t * ko, ko); break;
+    case 3: gemm_rows<3>(v + t * c_n, c_n, u, m + t * ko, ko); break;
+    case 2: gemm_rows<2>(v + t * c_n, c_n, u, m + t * ko, ko); break;
+    case 1: gemm_rows<1>(v + t * c_n, c_n, u, m + t * ko, ko); break;
+    default: break;
+  }
+}
+
+// Translates the fused chain; false when a step is not one this kernel applies.
+bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& has_sum) {
+  has_sum = false;
+  for (size_t i = 0; i < c.post_ops.size(); i++) {
+    const PostOp& p = c.post_ops[i];
+    if (p.operand) {
+      bool is_max = p.node->op_type == "Max";
+      if (p.operand_axis < 0) {
+        float v = p.operand->data<float>()[0];
+        post.push_back(clip_post(is_max ? v : -FLT_MAX, is_max ? FLT_MAX : v));
+        continue;
+      }
+      if (p.operand_axis != 1 || p.operand->numel() != k) return false;
+      Post q = clip_post(-FLT_MAX, FLT_MAX);
+      q.kind = Post::clip_c;
+      q.lo_c.assign(k, -FLT_MAX);
+      q.hi_c.assign(k, FLT_MAX);
+      std::memcpy(is_max ? q.lo_c.data() : q.hi_c.data(), p.operand->data<float>(), k * sizeof(float));
+      post.push_back(std::move(q));
+      continue;
+    }
+    if (p.node->op_type == "Add") {  // the residual: dst = conv + bias + residual, first
+      if (p.bias || i != 0) return false;
+      has_sum = true;
+      continue;
+    }
+    std::vector<Eltwise> e;
+    if (!eltwise_of(*p.node, p.clip_lo, p.clip_hi, e)) return false;
+    for (const auto& x : e) {
+      if (x.alg == dnnl::algorithm::eltwise_relu && x.alpha == 0.f) post.push_back(clip_post(0.f, FLT_MAX));
+      else if (x.alg == dnnl::algorithm::eltwise_relu) post.push_back({Post::leaky, -FLT_MAX, FLT_MAX, x.alpha, {}, {}});
+      else if (x.alg == dnnl::algorithm::eltwise_clip || x.alg == dnnl::algorithm::eltwise_clip_v2)
+        post.push_back(clip_post(x.alpha, x.beta));
+      else return false;
+    }
+  }
+  return true;
+}
+
+class WinogradConv : public Kernel {
+ public:
+  WinogradConv(const CompileCtx& c, const Geometry& g, std::vector<Post> post, bool has_sum)
+      : g_(g), post_(std::move(post)), weights_(c.in_values[1]), bias_src_(c.node.has_input(2) ? c.in_values[2] : nullptr),
+        scratch_(c.scratch), has_sum_(has_sum) {
+    memory::desc act(to_dims(c.in_shapes[0]), dt::f32, tag::nChw8c);
+    memory::desc dst(to_dims(c.out_shapes[0]), dt::f32, tag::nChw8c);
+    src_ = InputPort(arrival_desc(c, 0), act);
+    if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst);
+    int64_t t = g.tiles(), ci = g.cb * kLanes, ko = g.kb * kLanes;
+    v_floats_ = (36 * t * ci + 15) / 16 * 16;
+    scratch_->reserve((v_floats_ + 36 * t * ko) * sizeof(float));
+    u_ = aligned_buffer(36 * ci * ko * sizeof(float));
+    layout_ = layout_of(dst, c.out_shapes[0]);
+    refresh_constants();
+  }
+
+  std::string impl() const override { return "rg:wino_f43:avx2"; }
+  Layout out_layout(int) const override { return layout_; }
+
+  // U = G g G^T per (output, input) channel pair, in double, packed [36][K/16][C][16]
+  // for gemm_panel; the bias copied.
+  void refresh_constants() override {
+    static const double G[kTile][3] = {{0.25, 0, 0},         {-1 / 6., -1 / 6., -1 / 6.}, {-1 / 6., 1 / 6., -1 / 6.},
+                                       {1 / 24., 1 / 12., 1 / 6.}, {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
+    int64_t ci = g_.cb * kLanes, ko = g_.kb * kLanes;
+    const float* w = weights_->data<float>();
+    float* u = static_cast<float*>(u_.get());
+#pragma omp parallel for
+    for (int64_t k = 0; k < ko; k++)
+      for (int64_t c = 0; c < ci; c++) {
+        const float* gk = w + (k * ci + c) * 9;
+        double tmp[kTile][3];
+        for (int i = 0; i < kTile; i++)
+          for (int j = 0; j < 3; j++) tmp[i][j] = G[i][0] * gk[j] + G[i][1] * gk[3 + j] + G[i][2] * gk[6 + j];
+        for (int i = 0; i < kTile; i++)
+          for (int j = 0; j < kTile; j++) {
+            int64_t at = (((i * kTile + j) * (ko / 16) + k / 16) * ci + c) * 16 + k % 16;
+            u[at] = (float)(tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
+          }
+      }
+    bias_.assign(ko, 0.f);
+    if (bias_src_) std::memcpy(bias_.data(), bias_src_->data<float>(), ko * sizeof(float));
+  }
+
+  void run(KernelCtx& c) override {
+    const float* x = static_cast<const float*>(src_.bind(const_cast<void*>(c.input(0).raw())).get_data_handle());
+    float* y = static_cast<float*>(c.output(0).raw());
+    const float* res = nullptr;
+    if (has_sum_) res = static_cast<const float*>(res_.bind(const_cast<void*>(c.in.back()->raw())).get_data_handle());
+    float* v = static_cast<float*>(scratch_->get());
+    float* m = v + v_floats_;
+    const float* u = static_cast<const float*>(u_.get());
+    const int64_t t = g_.tiles(), ci = g_.cb * kLanes, ko = g_.kb * kLanes, panels = ko / 16;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t i = 0; i < t; i++)
+      for (int64_t cb = 0; cb < g_.cb; cb++) input_tile(g_, x, i, cb, v + i * ci + cb * kLanes, t * ci);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t e = 0; e < 36; e++)
+      for (int64_t p = 0; p < panels; p++)
+        gemm_panel(v + e * t * ci, t, ci, u + (e * panels + p) * ci * 16, m + e * t * ko + p * 16, ko);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t i = 0; i < t; i++)
+      for (int64_t kb = 0; kb < g_.kb; kb++)
+        output_tile(g_, m + i * ko + kb * kLanes, t * ko, i, kb, bias_.data(), res, post_, y);
+  }
+
+ private:
+  Geometry g_;
+  std::vector<Post> post_;
+  const Tensor* weights_;
+  const Tensor* bias_src_;
+  Scratch* scratch_;
+  bool has_sum_;
+  std::vector<float> bias_;
+  std::shared_ptr<void> u_;
+  int64_t v_floats_ = 0;
+  InputPort src_, res_;
+  Layout layout_ = plain_layout();
+};
+
+}  // namespace
+
+std::unique_ptr<Kernel> make_winograd_conv(const CompileCtx& c) {
+  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
+  if (c.bf16 || !c.winograd || c.plain_output || c.scratch == nullptr) return nullptr;
+  const Shape& x = c.in_shapes[0];
+  const Shape& w = c.in_shapes[1];
+  if (x.size() != 4 || w.size() != 4 || w[2] != 3 || w[3] != 3 || !c.in_values[1]) return nullptr;
+  if (c.node.attr_i("group", 1) != 1 || x[1] != w[1] || x[1] % kLanes || w[0] % 16) return nullptr;
+  if (c.node.has_input(2) && !c.in_values[2]) return nullptr;
+  WindowParams wp = window_params(c.node, x, {3, 3}, false, false);
+  for (int i = 0; i < 2; i++)
+    if (wp.strides[i] != 1 || wp.dilations[i] != 1) return nullptr;
+  Geometry g{x[0], x[1] / kLanes, w[0] / kLanes, x[2], x[3], wp.out[0], wp.out[1],
+             (wp.out[0] + kOut - 1) / kOut, (wp.out[1] + kOut - 1) / kOut, wp.pads_begin[0], wp.pads_begin[1]};
+  // Few tiles make each of the 36 products a thin one that streams 4x the direct
+  // weights (ResNet's 7x7 stage): the direct kernel is faster there.
+  if (g.th * g.tw < kMinTiles || x[1] < 16 || w[0] < 16) return nullptr;
+  std::vector<Post> post;
+  bool has_sum = false;
+  if (!build_post(c, w[0], post, has_sum)) return nullptr;
+  return std::make_unique<WinogradConv>(c, g, std::move(post), has_sum);
+}
+
+}  // namespace rg
