@@ -1,5 +1,7 @@
 #include "protect/transform.h"
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -83,14 +85,19 @@ ProtectResult protect_model(const Graph& src, const std::string& model_sha256, c
     if (pit == producers.end())
       fail(ErrorCode::invalid_input, "bounds site '{}' is not a value produced in this model", t);
     SiteStats s = st;
+    // Plus a last-bit allowance of 1e-5 of the tensor's largest magnitude: the same image
+    // can give a value a few ulps apart in calibrate and in a later run (another batch
+    // size or layout picks kernels that sum in another order), and a value at its exact
+    // extreme would then read as out of range.
     double w = (double)s.max - s.min;
-    s.min = (float)(s.min - o.margin * w);
-    s.max = (float)(s.max + o.margin * w);
+    double widen = o.margin * w + 1e-5 * std::max(std::fabs((double)s.min), std::fabs((double)s.max));
+    s.min = (float)(s.min - widen);
+    s.max = (float)(s.max + widen);
     // Channels widen by the same amount as the tensor: a channel seen at one value only
     // (a squeeze-excite vector, a dead unit) would otherwise get no margin at all.
     for (size_t c = 0; c < s.channel_min.size(); c++) {
-      s.channel_min[c] = (float)(s.channel_min[c] - o.margin * w);
-      s.channel_max[c] = (float)(s.channel_max[c] + o.margin * w);
+      s.channel_min[c] = (float)(s.channel_min[c] - widen);
+      s.channel_max[c] = (float)(s.channel_max[c] + widen);
     }
     std::string base = "rangeguard/" + t;
     std::vector<Node>& nodes = after[pit->second];
