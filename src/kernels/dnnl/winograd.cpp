@@ -1,15 +1,16 @@
-// Winograd F(4x4, 3x3) convolution for CPUs where oneDNN has none (AVX2: oneDNN 2.x
-// implements Winograd for AVX-512 only). 3x3 stride-1 convolutions are most of a ResNet's
-// time; F(4x4, 3x3) does their multiplies as 36 matrix products of 1/4 the direct
-// count, at fp32 error well inside the parity tolerance (oneDNN's AVX-512 Winograd uses
-// the same tile).
+// Winograd convolution for CPUs where oneDNN has none (AVX2: oneDNN 2.x implements
+// Winograd for AVX-512 only). 3x3 stride-1 convolutions are most of a ResNet's time;
+// F(4x4, 3x3) does their multiplies as 36 matrix products of 1/4 the direct count, at fp32
+// error well inside the parity tolerance (oneDNN's AVX-512 Winograd uses the same tile);
+// F(2x2, 3x3), 16 products of 4/9 the count, takes small images (7x7).
 //
-// Per run: (1) the input transform B^T d B of each 6x6 input tile, 8 channels per
-// vector, into V[36][tiles][C]; (2) 36 matrix products V x U -> M[36][tiles][K] (gemm_panel),
-// U = G g G^T being the weights transformed once at compile time (and on refresh, for
-// fault injection); (3) the output transform A^T m A of each tile, with the bias, the
-// residual sum and ReLU/clip post-ops applied before the store. Activations are nChw8c,
-// the layout oneDNN's AVX2 kernels use, so neighbours need no reorder.
+// Per run: (1) the input transform B^T d B of each T x T input tile (T = 6 or 4), 8
+// channels per vector, into V[T^2][tiles][C]; (2) T^2 matrix products V x U ->
+// M[T^2][tiles][K] (gemm_panel), U = G g G^T being the weights transformed once at compile
+// time (and on refresh, for fault injection); (3) the output transform A^T m A of each
+// tile, with the bias, the residual sum and ReLU/clip post-ops applied before the store.
+// Activations are nChw8c, the layout oneDNN's AVX2 kernels use, so neighbours need no
+// reorder.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -27,9 +28,7 @@ using namespace dnnl_util;
 
 #define RG_AVX2 __attribute__((target("avx2,fma")))
 
-constexpr int kTile = 6;   // input tile (4 outputs + 2 of the 3x3 window)
-constexpr int kOut = 4;    // output tile
-constexpr int kLanes = 8;  // channels per vector (nChw8c)
+constexpr int kLanes = 8;          // channels per vector (nChw8c)
 constexpr int64_t kMinTiles = 16;  // per image; below it the direct kernel wins (see make_winograd_conv)
 
 // One step after the convolution, applied per vector: max(x, lo) then min(x, hi) (ReLU,
@@ -42,79 +41,110 @@ struct Post {
 };
 Post clip_post(float lo, float hi) { return {Post::clip, lo, hi, 0, {}, {}}; }
 
-// The 1D transforms of F(4, 3) (Lavin & Gray), on 8-channel vectors.
-RG_AVX2 inline void input_1d(const __m256* d, __m256* t) {
-  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
-  __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
-  __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
-  __m256 c = _mm256_sub_ps(d[4], d[2]);           // d4 - d2
-  __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
-  t[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[2], d[4]), _mm256_mul_ps(four, d[0]));
-  t[1] = _mm256_add_ps(a, b);
-  t[2] = _mm256_sub_ps(a, b);
-  t[3] = _mm256_add_ps(c, e);
-  t[4] = _mm256_sub_ps(c, e);
-  t[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[3], d[5]), _mm256_mul_ps(four, d[1]));
-}
+// F(M x M, 3 x 3) (Lavin & Gray): M x M outputs from a T x T input tile, T = M + 2. Its
+// 1D transforms work on 8-channel vectors; G transforms the weights (in double).
+template <int M>
+struct Tile;
 
-RG_AVX2 inline void output_1d(const __m256* m, __m256* y) {
-  __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
-  __m256 r = _mm256_add_ps(m[3], m[4]), s = _mm256_sub_ps(m[3], m[4]);
-  y[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
-  y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), s, q);
-  y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), r, p);
-  y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), s, q), m[5]);
-}
+template <>
+struct Tile<4> {
+  static constexpr int T = 6;
+  static constexpr double G[T][3] = {{0.25, 0, 0},         {-1 / 6., -1 / 6., -1 / 6.}, {-1 / 6., 1 / 6., -1 / 6.},
+                                     {1 / 24., 1 / 12., 1 / 6.}, {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
+  RG_AVX2 static void input_1d(const __m256* d, __m256* t) {  // B^T d
+    const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+    __m256 a = _mm256_fnmadd_ps(four, d[2], d[4]);  // d4 - 4 d2
+    __m256 b = _mm256_fnmadd_ps(four, d[1], d[3]);  // d3 - 4 d1
+    __m256 c = _mm256_sub_ps(d[4], d[2]);           // d4 - d2
+    __m256 e = _mm256_mul_ps(two, _mm256_sub_ps(d[3], d[1]));
+    t[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[2], d[4]), _mm256_mul_ps(four, d[0]));
+    t[1] = _mm256_add_ps(a, b);
+    t[2] = _mm256_sub_ps(a, b);
+    t[3] = _mm256_add_ps(c, e);
+    t[4] = _mm256_sub_ps(c, e);
+    t[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, d[3], d[5]), _mm256_mul_ps(four, d[1]));
+  }
+  RG_AVX2 static void output_1d(const __m256* m, __m256* y) {  // A^T m
+    __m256 p = _mm256_add_ps(m[1], m[2]), q = _mm256_sub_ps(m[1], m[2]);
+    __m256 r = _mm256_add_ps(m[3], m[4]), s = _mm256_sub_ps(m[3], m[4]);
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], p), r);
+    y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), s, q);
+    y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), r, p);
+    y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), s, q), m[5]);
+  }
+};
+
+// F(2x2, 3x3): 16 products of 4/9 the direct multiplies. For small images (ResNet's 7x7
+// stage), where 4x4 tiles would be too few and their weights 4x the direct ones.
+template <>
+struct Tile<2> {
+  static constexpr int T = 4;
+  static constexpr double G[T][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+  RG_AVX2 static void input_1d(const __m256* d, __m256* t) {
+    t[0] = _mm256_sub_ps(d[0], d[2]);
+    t[1] = _mm256_add_ps(d[1], d[2]);
+    t[2] = _mm256_sub_ps(d[2], d[1]);
+    t[3] = _mm256_sub_ps(d[1], d[3]);
+  }
+  RG_AVX2 static void output_1d(const __m256* m, __m256* y) {
+    y[0] = _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]);
+    y[1] = _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]);
+  }
+};
 
 struct Geometry {
   int64_t n, cb, kb, h, w, oh, ow, th, tw, pt, pl;
   int64_t tiles() const { return n * th * tw; }
 };
 
-// B^T d B of one 6x6 tile of 8 channels into V (row stride `vs` floats between the 36
+// B^T d B of one T x T tile of 8 channels into V (row stride `vs` floats between the T^2
 // matrices).
+template <int M>
 RG_AVX2 void input_tile(const Geometry& g, const float* x, int64_t tile, int64_t cb, float* v, int64_t vs) {
+  constexpr int T = Tile<M>::T;
   int64_t n = tile / (g.th * g.tw), r = tile % (g.th * g.tw);
-  int64_t h0 = (r / g.tw) * kOut - g.pt, w0 = (r % g.tw) * kOut - g.pl;
+  int64_t h0 = (r / g.tw) * M - g.pt, w0 = (r % g.tw) * M - g.pl;
   const float* base = x + (n * g.cb + cb) * g.h * g.w * kLanes;
-  __m256 d[kTile][kTile];
-  bool inside = h0 >= 0 && w0 >= 0 && h0 + kTile <= g.h && w0 + kTile <= g.w;
-  for (int i = 0; i < kTile; i++)
-    for (int j = 0; j < kTile; j++) {
+  __m256 d[T][T];
+  bool inside = h0 >= 0 && w0 >= 0 && h0 + T <= g.h && w0 + T <= g.w;
+  for (int i = 0; i < T; i++)
+    for (int j = 0; j < T; j++) {
       int64_t hh = h0 + i, ww = w0 + j;
       d[i][j] = inside || (hh >= 0 && hh < g.h && ww >= 0 && ww < g.w)
                     ? _mm256_loadu_ps(base + (hh * g.w + ww) * kLanes)
                     : _mm256_setzero_ps();
     }
-  __m256 t[kTile][kTile], col[kTile], out[kTile];
-  for (int j = 0; j < kTile; j++) {  // columns: t = B^T d
-    for (int i = 0; i < kTile; i++) col[i] = d[i][j];
-    input_1d(col, out);
-    for (int i = 0; i < kTile; i++) t[i][j] = out[i];
+  __m256 t[T][T], col[T], out[T];
+  for (int j = 0; j < T; j++) {  // columns: t = B^T d
+    for (int i = 0; i < T; i++) col[i] = d[i][j];
+    Tile<M>::input_1d(col, out);
+    for (int i = 0; i < T; i++) t[i][j] = out[i];
   }
-  for (int i = 0; i < kTile; i++) {  // rows: (B^T d) B
-    input_1d(t[i], out);
-    for (int j = 0; j < kTile; j++) _mm256_storeu_ps(v + (i * kTile + j) * vs, out[j]);
+  for (int i = 0; i < T; i++) {  // rows: (B^T d) B
+    Tile<M>::input_1d(t[i], out);
+    for (int j = 0; j < T; j++) _mm256_storeu_ps(v + (i * T + j) * vs, out[j]);
   }
 }
 
 // A^T m A of one tile of 8 output channels, then bias, residual and post-ops; stores the
 // outputs that fall inside the image.
+template <int M>
 RG_AVX2 void output_tile(const Geometry& g, const float* m, int64_t ms, int64_t tile, int64_t kb, const float* bias,
                          const float* res, const std::vector<Post>& post, float* y) {
-  __m256 t[kOut][kTile], row[kTile], out[kTile];
-  for (int j = 0; j < kTile; j++) {  // columns: A^T m
-    for (int i = 0; i < kTile; i++) row[i] = _mm256_loadu_ps(m + (i * kTile + j) * ms);
-    output_1d(row, out);
-    for (int i = 0; i < kOut; i++) t[i][j] = out[i];
+  constexpr int T = Tile<M>::T;
+  __m256 t[M][T], row[T], out[T];
+  for (int j = 0; j < T; j++) {  // columns: A^T m
+    for (int i = 0; i < T; i++) row[i] = _mm256_loadu_ps(m + (i * T + j) * ms);
+    Tile<M>::output_1d(row, out);
+    for (int i = 0; i < M; i++) t[i][j] = out[i];
   }
   int64_t n = tile / (g.th * g.tw), r = tile % (g.th * g.tw);
-  int64_t h0 = (r / g.tw) * kOut, w0 = (r % g.tw) * kOut;
+  int64_t h0 = (r / g.tw) * M, w0 = (r % g.tw) * M;
   int64_t plane = (n * g.kb + kb) * g.oh * g.ow * kLanes;
   __m256 b = _mm256_loadu_ps(bias + kb * kLanes);
-  for (int i = 0; i < kOut && h0 + i < g.oh; i++) {
-    output_1d(t[i], out);  // rows: (A^T m) A
-    for (int j = 0; j < kOut && w0 + j < g.ow; j++) {
+  for (int i = 0; i < M && h0 + i < g.oh; i++) {
+    Tile<M>::output_1d(t[i], out);  // rows: (A^T m) A
+    for (int j = 0; j < M && w0 + j < g.ow; j++) {
       int64_t at = plane + ((h0 + i) * g.ow + w0 + j) * kLanes;
       __m256 v = _mm256_add_ps(out[j], b);
       if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + at));
@@ -213,7 +243,10 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
   return true;
 }
 
+template <int M>
 class WinogradConv : public Kernel {
+  static constexpr int T = Tile<M>::T, P = T * T;  // tile side, number of products
+
  public:
   WinogradConv(const CompileCtx& c, const Geometry& g, std::vector<Post> post, bool has_sum)
       : g_(g), post_(std::move(post)), weights_(c.in_values[1]), bias_src_(c.node.has_input(2) ? c.in_values[2] : nullptr),
@@ -223,21 +256,20 @@ class WinogradConv : public Kernel {
     src_ = InputPort(arrival_desc(c, 0), act);
     if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst);
     int64_t t = g.tiles(), ci = g.cb * kLanes, ko = g.kb * kLanes;
-    v_floats_ = (36 * t * ci + 15) / 16 * 16;
-    scratch_->reserve((v_floats_ + 36 * t * ko) * sizeof(float));
-    u_ = aligned_buffer(36 * ci * ko * sizeof(float));
+    v_floats_ = (P * t * ci + 15) / 16 * 16;
+    scratch_->reserve((v_floats_ + P * t * ko) * sizeof(float));
+    u_ = aligned_buffer(P * ci * ko * sizeof(float));
     layout_ = layout_of(dst, c.out_shapes[0]);
     refresh_constants();
   }
 
-  std::string impl() const override { return "rg:wino_f43:avx2"; }
+  std::string impl() const override { return M == 4 ? "rg:wino_f43:avx2" : "rg:wino_f23:avx2"; }
   Layout out_layout(int) const override { return layout_; }
 
-  // U = G g G^T per (output, input) channel pair, in double, packed [36][K/16][C][16]
-  // for gemm_panel; the bias copied.
+  // U = G g G^T per (output, input) channel pair, in double, packed [P][K/16][C][16] for
+  // gemm_panel; the bias copied.
   void refresh_constants() override {
-    static const double G[kTile][3] = {{0.25, 0, 0},         {-1 / 6., -1 / 6., -1 / 6.}, {-1 / 6., 1 / 6., -1 / 6.},
-                                       {1 / 24., 1 / 12., 1 / 6.}, {1 / 24., -1 / 12., 1 / 6.}, {0, 0, 1}};
+    const auto& G = Tile<M>::G;
     int64_t ci = g_.cb * kLanes, ko = g_.kb * kLanes;
     const float* w = weights_->data<float>();
     float* u = static_cast<float*>(u_.get());
@@ -245,12 +277,12 @@ class WinogradConv : public Kernel {
     for (int64_t k = 0; k < ko; k++)
       for (int64_t c = 0; c < ci; c++) {
         const float* gk = w + (k * ci + c) * 9;
-        double tmp[kTile][3];
-        for (int i = 0; i < kTile; i++)
+        double tmp[T][3];
+        for (int i = 0; i < T; i++)
           for (int j = 0; j < 3; j++) tmp[i][j] = G[i][0] * gk[j] + G[i][1] * gk[3 + j] + G[i][2] * gk[6 + j];
-        for (int i = 0; i < kTile; i++)
-          for (int j = 0; j < kTile; j++) {
-            int64_t at = (((i * kTile + j) * (ko / 16) + k / 16) * ci + c) * 16 + k % 16;
+        for (int i = 0; i < T; i++)
+          for (int j = 0; j < T; j++) {
+            int64_t at = (((i * T + j) * (ko / 16) + k / 16) * ci + c) * 16 + k % 16;
             u[at] = (float)(tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
           }
       }
@@ -269,15 +301,15 @@ class WinogradConv : public Kernel {
     const int64_t t = g_.tiles(), ci = g_.cb * kLanes, ko = g_.kb * kLanes, panels = ko / 16;
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t i = 0; i < t; i++)
-      for (int64_t cb = 0; cb < g_.cb; cb++) input_tile(g_, x, i, cb, v + i * ci + cb * kLanes, t * ci);
+      for (int64_t cb = 0; cb < g_.cb; cb++) input_tile<M>(g_, x, i, cb, v + i * ci + cb * kLanes, t * ci);
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t e = 0; e < 36; e++)
+    for (int64_t e = 0; e < P; e++)
       for (int64_t p = 0; p < panels; p++)
         gemm_panel(v + e * t * ci, t, ci, u + (e * panels + p) * ci * 16, m + e * t * ko + p * 16, ko);
 #pragma omp parallel for collapse(2) schedule(static)
     for (int64_t i = 0; i < t; i++)
       for (int64_t kb = 0; kb < g_.kb; kb++)
-        output_tile(g_, m + i * ko + kb * kLanes, t * ko, i, kb, bias_.data(), res, post_, y);
+        output_tile<M>(g_, m + i * ko + kb * kLanes, t * ko, i, kb, bias_.data(), res, post_, y);
   }
 
  private:
@@ -304,18 +336,25 @@ std::unique_ptr<Kernel> make_winograd_conv(const CompileCtx& c) {
   if (x.size() != 4 || w.size() != 4 || w[2] != 3 || w[3] != 3 || !c.in_values[1]) return nullptr;
   if (c.node.attr_i("group", 1) != 1 || x[1] != w[1] || x[1] % kLanes || w[0] % 16) return nullptr;
   if (c.node.has_input(2) && !c.in_values[2]) return nullptr;
+  if (x[1] < 16 || w[0] < 16) return nullptr;
   WindowParams wp = window_params(c.node, x, {3, 3}, false, false);
   for (int i = 0; i < 2; i++)
     if (wp.strides[i] != 1 || wp.dilations[i] != 1) return nullptr;
-  Geometry g{x[0], x[1] / kLanes, w[0] / kLanes, x[2], x[3], wp.out[0], wp.out[1],
-             (wp.out[0] + kOut - 1) / kOut, (wp.out[1] + kOut - 1) / kOut, wp.pads_begin[0], wp.pads_begin[1]};
-  // Few tiles make each of the 36 products a thin one that streams 4x the direct
-  // weights (ResNet's 7x7 stage): the direct kernel is faster there.
-  if (g.th * g.tw < kMinTiles || x[1] < 16 || w[0] < 16) return nullptr;
+  // 4x4 output tiles where an image has at least 16 of them; 2x2 tiles down to 16 of
+  // those (7x7 images): fewer tiles make each product a thin one that streams its
+  // transformed weights (T^2/9 the direct ones) for little work, and direct is faster.
+  auto geometry = [&](int64_t m) {
+    return Geometry{x[0], x[1] / kLanes, w[0] / kLanes, x[2], x[3], wp.out[0], wp.out[1],
+                    (wp.out[0] + m - 1) / m, (wp.out[1] + m - 1) / m, wp.pads_begin[0], wp.pads_begin[1]};
+  };
+  Geometry g4 = geometry(4), g2 = geometry(2);
+  int tile = g4.th * g4.tw >= kMinTiles ? 4 : g2.th * g2.tw >= kMinTiles ? 2 : 0;
+  if (!tile) return nullptr;
   std::vector<Post> post;
   bool has_sum = false;
   if (!build_post(c, w[0], post, has_sum)) return nullptr;
-  return std::make_unique<WinogradConv>(c, g, std::move(post), has_sum);
+  if (tile == 4) return std::make_unique<WinogradConv<4>>(c, g4, std::move(post), has_sum);
+  return std::make_unique<WinogradConv<2>>(c, g2, std::move(post), has_sum);
 }
 
 }  // namespace rg
