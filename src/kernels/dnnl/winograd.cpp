@@ -16,6 +16,8 @@
 
 #include <cfloat>
 #include <cstring>
+#include <map>
+#include <mutex>
 
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/dnnl/winograd.h"
@@ -243,6 +245,20 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
   return true;
 }
 
+// Transformed weights shared by every kernel built on the same weight tensor: a plan
+// compiles each step again for one thread to time it (autotune), and streams compile
+// their own plans; each copy of U would be T^2/9 times the weights again.
+std::shared_ptr<void> shared_weights(const Tensor* w, int tile, size_t bytes, bool& fresh) {
+  static std::mutex mu;
+  static std::map<std::pair<const Tensor*, int>, std::weak_ptr<void>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  std::weak_ptr<void>& slot = cache[{w, tile}];
+  std::shared_ptr<void> u = slot.lock();
+  fresh = !u;
+  if (fresh) slot = u = aligned_buffer(bytes);
+  return u;
+}
+
 template <int M>
 class WinogradConv : public Kernel {
   static constexpr int T = Tile<M>::T, P = T * T;  // tile side, number of products
@@ -258,9 +274,11 @@ class WinogradConv : public Kernel {
     int64_t t = g.tiles(), ci = g.cb * kLanes, ko = g.kb * kLanes;
     v_floats_ = (P * t * ci + 15) / 16 * 16;
     scratch_->reserve((v_floats_ + P * t * ko) * sizeof(float));
-    u_ = aligned_buffer(P * ci * ko * sizeof(float));
+    bool fresh = false;
+    u_ = shared_weights(weights_, M, P * ci * ko * sizeof(float), fresh);
     layout_ = layout_of(dst, c.out_shapes[0]);
-    refresh_constants();
+    if (fresh) refresh_constants();
+    else fill_bias();
   }
 
   std::string impl() const override { return M == 4 ? "rg:wino_f43:avx2" : "rg:wino_f23:avx2"; }
@@ -286,8 +304,7 @@ class WinogradConv : public Kernel {
             u[at] = (float)(tmp[i][0] * G[j][0] + tmp[i][1] * G[j][1] + tmp[i][2] * G[j][2]);
           }
       }
-    bias_.assign(ko, 0.f);
-    if (bias_src_) std::memcpy(bias_.data(), bias_src_->data<float>(), ko * sizeof(float));
+    fill_bias();
   }
 
   void run(KernelCtx& c) override {
@@ -313,6 +330,11 @@ class WinogradConv : public Kernel {
   }
 
  private:
+  void fill_bias() {
+    bias_.assign(g_.kb * kLanes, 0.f);
+    if (bias_src_) std::memcpy(bias_.data(), bias_src_->data<float>(), bias_.size() * sizeof(float));
+  }
+
   Geometry g_;
   std::vector<Post> post_;
   const Tensor* weights_;
