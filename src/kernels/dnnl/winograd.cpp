@@ -351,7 +351,9 @@ class WinogradConv : public Kernel {
 }  // namespace
 
 std::unique_ptr<Kernel> make_winograd_conv(const CompileCtx& c) {
-  if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return nullptr;
+  // Only where oneDNN dispatches AVX2: with AVX-512 its own Winograd and direct kernels
+  // run (what the AVX-512 figures in docs/speed.md measured).
+  if (fast_isa().rfind("avx2", 0) != 0 || !__builtin_cpu_supports("fma")) return nullptr;
   if (c.bf16 || !c.winograd || c.plain_output || c.scratch == nullptr) return nullptr;
   const Shape& x = c.in_shapes[0];
   const Shape& w = c.in_shapes[1];
