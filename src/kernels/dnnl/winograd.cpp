@@ -12,8 +12,8 @@
 // Activations are nChw8c, the layout oneDNN's AVX2 kernels use, so neighbours need no
 // reorder.
 #include <immintrin.h>
-#include <omp.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cstring>
 #include <map>
@@ -206,41 +206,37 @@ RG_AVX2 void gemm_panel(const float* v, int64_t t_n, int64_t c_n, const float* u
   }
 }
 
-// Translates the fused chain; false when a step is not one this kernel applies.
+// The fused chain as build_post_ops gives it to oneDNN (the residual as a leading sum,
+// ReLU then Clip merged into one clip, a scalar Max/Min as a one-sided clip), read back
+// as the steps this kernel applies; false when one is not among them.
 bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& has_sum) {
-  has_sum = false;
-  for (size_t i = 0; i < c.post_ops.size(); i++) {
-    const PostOp& p = c.post_ops[i];
-    if (p.operand) {
-      bool is_max = p.node->op_type == "Max";
-      if (p.operand_axis < 0) {
-        float v = p.operand->data<float>()[0];
-        post.push_back(clip_post(is_max ? v : -FLT_MAX, is_max ? FLT_MAX : v));
-        continue;
-      }
-      if (p.operand_axis != 1 || p.operand->numel() != k) return false;
-      Post q = clip_post(-FLT_MAX, FLT_MAX);
-      q.kind = Post::clip_c;
-      q.lo_c.assign(k, -FLT_MAX);
-      q.hi_c.assign(k, FLT_MAX);
-      std::memcpy(is_max ? q.lo_c.data() : q.hi_c.data(), p.operand->data<float>(), k * sizeof(float));
-      post.push_back(std::move(q));
-      continue;
-    }
-    if (p.node->op_type == "Add") {  // the residual: dst = conv + bias + residual, first
-      if (p.bias || i != 0) return false;
-      has_sum = true;
-      continue;
-    }
-    std::vector<Eltwise> e;
-    if (!eltwise_of(*p.node, p.clip_lo, p.clip_hi, e)) return false;
-    for (const auto& x : e) {
-      if (x.alg == dnnl::algorithm::eltwise_relu && x.alpha == 0.f) post.push_back(clip_post(0.f, FLT_MAX));
-      else if (x.alg == dnnl::algorithm::eltwise_relu) post.push_back({Post::leaky, -FLT_MAX, FLT_MAX, x.alpha, {}, {}});
-      else if (x.alg == dnnl::algorithm::eltwise_clip || x.alg == dnnl::algorithm::eltwise_clip_v2)
-        post.push_back(clip_post(x.alpha, x.beta));
+  using A = dnnl::algorithm;
+  dnnl::post_ops po;
+  std::unordered_map<int, memory> args;
+  if (!build_post_ops(c, true, 4, 1, po, has_sum, args)) return false;
+  for (int i = 0; i < po.len(); i++) {
+    if (po.kind(i) == dnnl::primitive::kind::sum) continue;
+    if (po.kind(i) == dnnl::primitive::kind::eltwise) {
+      float scale = 1, alpha = 0, beta = 0;
+      A alg;
+      po.get_params_eltwise(i, scale, alg, alpha, beta);
+      if (alg == A::eltwise_relu && alpha == 0.f) post.push_back(clip_post(0.f, FLT_MAX));
+      else if (alg == A::eltwise_relu) post.push_back({Post::leaky, -FLT_MAX, FLT_MAX, alpha, {}, {}});
+      else if (alg == A::eltwise_clip || alg == A::eltwise_clip_v2) post.push_back(clip_post(alpha, beta));
       else return false;
+      continue;
     }
+    A alg;
+    memory::desc md;
+    po.get_params_binary(i, alg, md);  // per-channel Max/Min: bounds along axis 1
+    if ((alg != A::binary_max && alg != A::binary_min) || md.dims()[1] != k) return false;
+    const auto* v = static_cast<const float*>(args.at(DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1).get_data_handle());
+    Post q = clip_post(-FLT_MAX, FLT_MAX);
+    q.kind = Post::clip_c;
+    q.lo_c.assign(k, -FLT_MAX);
+    q.hi_c.assign(k, FLT_MAX);
+    std::copy(v, v + k, alg == A::binary_max ? q.lo_c.begin() : q.hi_c.begin());
+    post.push_back(std::move(q));
   }
   return true;
 }
