@@ -221,6 +221,17 @@ class RangeGuardKernel : public Kernel {
   Layout layout_ = plain_layout();
 };
 
+// The channel block of an aBcd16b-like layout (one block of channels innermost, and after
+// each block all spatial positions), or 0 for any other layout.
+int64_t channel_block(const dnnl_memory_desc_t& d) {
+  if (d.format_kind != dnnl_blocked) return 0;
+  const auto& bd = d.format_desc.blocking;
+  if (bd.inner_nblks != 1 || bd.inner_idxs[0] != 1) return 0;
+  for (int k = 0; k + 1 < d.ndims; k++)
+    if (bd.strides[k] < bd.strides[k + 1]) return 0;
+  return bd.inner_blks[0];
+}
+
 // Channels padded up to a whole block (nChw8c with 10 channels, as oneDNN's AVX2 kernels
 // give): the padding lanes hold zeros that later oneDNN ops rely on, so they get the
 // bounds [-inf, inf]: never counted, never changed.
@@ -228,11 +239,10 @@ std::unique_ptr<Kernel> make_padded(const CompileCtx& c) {
   const Shape& x = c.in_shapes[0];
   const Tensor& lo = *c.in_values[1];
   const dnnl_memory_desc_t& d = c.in_layouts[0];
-  if (x.size() < 3 || d.format_kind != dnnl_blocked) return nullptr;
-  const auto& bd = d.format_desc.blocking;
-  if (bd.inner_nblks != 1 || bd.inner_idxs[0] != 1 || d.padded_dims[0] != x[0]) return nullptr;
-  for (int k = 0; k + 1 < d.ndims; k++)
-    if (bd.strides[k] < bd.strides[k + 1] || (k > 1 && d.padded_dims[k] != x[k])) return nullptr;
+  int64_t block = channel_block(d);
+  if (x.size() < 3 || !block || d.padded_dims[0] != x[0]) return nullptr;
+  for (size_t k = 2; k < x.size(); k++)
+    if (d.padded_dims[k] != x[k]) return nullptr;
   if (lo.numel() != 1 && (lo.numel() != x[1] || lo.rank() != (int)x.size() - 1)) return nullptr;
   int64_t inner = 1;
   for (size_t k = 2; k < x.size(); k++) inner *= x[k];
@@ -242,7 +252,7 @@ std::unique_ptr<Kernel> make_padded(const CompileCtx& c) {
     lo_p[k] = lo.data<float>()[lo.numel() == 1 ? 0 : k];
     hi_p[k] = c.in_values[2]->data<float>()[lo.numel() == 1 ? 0 : k];
   }
-  auto kernel = std::make_unique<RangeGuardKernel>(c, RangeGuardKernel::Kind::channel_blocked, bd.inner_blks[0], inner);
+  auto kernel = std::make_unique<RangeGuardKernel>(c, RangeGuardKernel::Kind::channel_blocked, block, inner);
   kernel->pad_bounds(std::move(lo_p), std::move(hi_p), x[0] * padded * inner);
   return kernel;
 }
@@ -272,12 +282,8 @@ std::unique_ptr<Kernel> make_range_guard(const CompileCtx& c) {
   if (axis != 1 || d.format_kind != dnnl_blocked) return nullptr;
   const auto& bd = d.format_desc.blocking;
   if (bd.inner_nblks == 0 && bd.strides[1] == 1) return std::make_unique<RangeGuardKernel>(c, K::channel_last, 1, 0);
-  if (bd.inner_nblks == 1 && bd.inner_idxs[0] == 1 && x[1] % bd.inner_blks[0] == 0) {
-    // aBcd16b-like: after each block of channels come all spatial positions.
-    bool outer_nchw = true;
-    for (int k = 0; k + 1 < d.ndims; k++) outer_nchw &= bd.strides[k] >= bd.strides[k + 1];
-    if (outer_nchw) return std::make_unique<RangeGuardKernel>(c, K::channel_blocked, bd.inner_blks[0], inner);
-  }
+  int64_t block = channel_block(d);
+  if (block && x[1] % block == 0) return std::make_unique<RangeGuardKernel>(c, K::channel_blocked, block, inner);
   return nullptr;
 }
 
