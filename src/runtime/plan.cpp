@@ -433,7 +433,7 @@ void Plan::allocate() {
     int root = root_of(r);
     // conv(a) + a: the residual is also what the convolution reads, and a direct kernel
     // would read values it has already overwritten.
-    if (residual && std::count_if(st.in.begin(), st.in.end() - 1, [&](int s) { return root_of(s) == root; }) > 0)
+    if (residual && std::any_of(st.in.begin(), st.in.end() - 1, [&](int s) { return root_of(s) == root; }))
       continue;
     alias[o] = root;
     last[root] = std::max(last[root], last[o]);
