@@ -102,6 +102,7 @@ struct PostOp {
   // value per channel. `operand_axis` is the output axis it varies along; -1 = scalar.
   const Tensor* operand = nullptr;
   int operand_axis = -1;
+  bool lower = false;  // the operand is a lower bound (Max), else an upper one (Min)
 };
 
 // Clip's bounds from attributes (opset < 11) or constant inputs; false when an input

@@ -191,11 +191,21 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       const std::string& other = c.inputs[0] == cur ? c.inputs[1] : c.inputs[0];
       int os = slot_of(other);
       if (os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32) break;
-      PostOp po{&c};
-      po.operand = &slots_[os].value;
-      po.operand_axis = broadcast_axis(po.operand->shape(), out_shape);
+      PostOp po = bound_post_op(c, os, c.op_type == "Max", out_shape);
       if (po.operand_axis < -1) break;
       chain.push_back(po);
+    } else if (c.op_type == "RangeGuard" && c.inputs.size() == 3 && c.inputs[0] == cur &&
+               c.attr_s("mode", "clamp") == "clamp" && (c.outputs.size() < 2 || c.outputs[1].empty())) {
+      // protect's per-channel clamp (passes/range_guard.cpp): its two bounds, for a kernel
+      // that applies them as it stores (plan_node keeps them only there).
+      int ls = slot_of(c.inputs[1]), hs = slot_of(c.inputs[2]);
+      if (ls < 0 || hs < 0 || !slots_[ls].is_const || !slots_[hs].is_const || slots_[ls].type != DType::f32 ||
+          slots_[hs].type != DType::f32)
+        break;
+      PostOp lo = bound_post_op(c, ls, true, out_shape), hi = bound_post_op(c, hs, false, out_shape);
+      if (lo.operand_axis < -1 || hi.operand_axis < -1) break;
+      chain.push_back(lo);
+      chain.push_back(hi);
     } else if (fusible_activation(c) && c.inputs[0] == cur) {
       PostOp po{&c};
       if (c.op_type == "Clip") {
@@ -213,6 +223,14 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
     cur = c.outputs[0];
   }
   return chain;
+}
+
+PostOp Plan::bound_post_op(const Node& n, int slot, bool lower, const Shape& out_shape) const {
+  PostOp po{&n};
+  po.operand = &slots_[slot].value;
+  po.operand_axis = broadcast_axis(po.operand->shape(), out_shape);
+  po.lower = lower;
+  return po;
 }
 
 int Plan::plain_twin(int s) {
@@ -342,6 +360,13 @@ void Plan::plan_node(int ni) {
       while (unchecked > 0 && chain[unchecked - 1].operand && chain[unchecked - 1].operand_axis >= 0) unchecked--;
       if (st.fast && unchecked < chain.size() && impl_has(*st.fast, "gemm") && n.op_type == "Conv")
         shorten(unchecked, [](const Kernel&) { return true; });
+      // protect's per-channel clamps stay fused only in rangeguard's Winograd, which
+      // applies them in its output transform; elsewhere the standalone RangeGuard pass
+      // costs less than oneDNN's binary post-ops (see passes/range_guard.cpp).
+      size_t unguarded = 0;
+      while (unguarded < chain.size() && chain[unguarded].node->op_type != "RangeGuard") unguarded++;
+      if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino") && !getenv("RG_EXP_FUSE_ALL"))
+        shorten(unguarded, [](const Kernel&) { return true; });
       if (!st.fast && !chain.empty()) {
         chain.clear();
         st.fast = with_chain(chain);
@@ -352,6 +377,7 @@ void Plan::plan_node(int ni) {
   }
   if (!chain.empty()) {
     for (const auto& p : chain) {
+      if (!st.fused.empty() && st.fused.back() == p.node) continue;  // a RangeGuard's two bounds
       st.fused.push_back(p.node);
       absorbed_[&*p.node - &graph_.nodes[0]] = true;
       if (p.node->op_type == "Add" && !p.bias) {

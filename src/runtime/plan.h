@@ -104,6 +104,7 @@ class Plan {
   void plan_node(int ni);
   bool fold_node(const Node& n, const InferCtx& ic, const std::vector<int>& in, const std::vector<int>& out);
   std::vector<PostOp> fusion_chain(int ni, const InferCtx& ic);
+  PostOp bound_post_op(const Node& n, int slot, bool lower, const Shape& out_shape) const;
   int plain_twin(int slot);
   void allocate();
   void autotune_threads();

@@ -127,7 +127,7 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   if (pick(0, 1)) conv_in.push_back(b.constant("b", random_tensor({m}, rng)));
   std::string y = b.node("Conv", conv_in, {{"pads", ints(pads)}});
   std::vector<Tensor> inputs{random_tensor({n, c, h, w}, rng)};
-  int variant = pick(0, 3);
+  int variant = pick(0, 4);
   std::string label = "Conv";
   if (variant == 0) {  // residual block tail
     y = b.node("Relu", {b.node("Add", {y, b.input("r", {n, m, oh, ow})})});
@@ -139,6 +139,11 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   } else if (variant == 2) {  // a protected ReLU: Relu then Clip to a calibrated range
     y = b.node("Clip", {b.node("Relu", {y}), b.constant("lo", Tensor::scalar(-0.5f)), b.constant("hi", Tensor::scalar(0.7f))});
     label = "Conv+Relu+Clip";
+  } else if (variant == 3) {  // protect's per-channel check, which becomes a RangeGuard
+    Tensor lo = random_tensor({1, m, 1, 1}, rng, -0.5f, 0.1f), hi = random_tensor({1, m, 1, 1}, rng, 0.2f, 0.8f);
+    y = b.node("Min", {b.node("Max", {b.node("Relu", {y}), b.constant("lo", lo)}), b.constant("hi", hi)});
+    // Fused only into rangeguard's Winograd (AVX2); elsewhere it runs as its own step.
+    label = fast_isa().rfind("avx2", 0) == 0 ? "Conv+Relu+RangeGuard" : "Conv+Relu";
   }
   // A graph output must be plain, which this kernel leaves to oneDNN; a 1x1 max pool
   // keeps the values and takes the blocked layout.
@@ -171,6 +176,32 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   ref.fast_kernels = false;
   std::vector<Tensor> got = fast.run(inputs), want = Session(changed, ref).run(inputs);
   EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
+}
+
+// A squeeze-excite block (EfficientNet, MobileNetV3): the [N, C, 1, 1] scale from the
+// excite convolution reaches the Mul as is, and the Mul runs oneDNN's jit kernel on the
+// blocked activation (not the reference kernel) whenever the channels are a whole number
+// of blocks; with padded channels oneDNN's binary still takes both as they arrive.
+TEST_P(Seeded, SqueezeExciteMul) {
+  int64_t n = pick(1, 3), c = pick(0, 1) ? 16 * pick(1, 4) : pick(3, 40), h = pick(3, 14);
+  GraphBuilder b;
+  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", {n, c, h, h}), b.constant("w", random_tensor({c, c, 3, 3}, rng, -0.3f, 0.3f))},
+                                         {{"pads", ints({1, 1, 1, 1})}})});
+  std::string sq = b.node("Relu", {b.node("Conv", {b.node("GlobalAveragePool", {y}), b.constant("w1", random_tensor({4, c, 1, 1}, rng))})});
+  std::string s = b.node("Sigmoid", {b.node("Conv", {sq, b.constant("w2", random_tensor({c, 4, 1, 1}, rng))})});
+  std::string m = b.node(pick(0, 1) ? "Mul" : "Add", pick(0, 1) ? std::vector<std::string>{y, s} : std::vector<std::string>{s, y});
+  b.output(b.node("Conv", {m, b.constant("w3", random_tensor({8, c, 1, 1}, rng))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, c, h, h}, rng)};
+  std::string where = "x " + shape_str({n, c, h, h});
+  Session fast(g, {});
+  for (const auto& st : fast.plan({inputs[0].shape()}).steps()) {
+    if (!st.node || (st.node->op_type != "Mul" && st.node->op_type != "Add")) continue;
+    ASSERT_TRUE(st.fast) << where;
+    bool blocked = !is_plain(fast.plan({inputs[0].shape()}).slots()[st.out[0]].layout);
+    if (c % 16 == 0) EXPECT_TRUE(blocked && st.fast->impl().find("ref") == std::string::npos) << where << " " << st.fast->impl();
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 
 TEST_P(Seeded, ConvTranspose) {

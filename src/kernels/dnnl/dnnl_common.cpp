@@ -141,7 +141,7 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
     if (p.operand) {
-      bool is_max = p.node->op_type == "Max";
+      bool is_max = p.lower;
       if (p.operand_axis < 0) {  // scalar: a one-sided clip
         float v = p.operand->data<float>()[0];
         add_eltwise(A::eltwise_clip_v2, is_max ? v : -FLT_MAX, is_max ? FLT_MAX : v);

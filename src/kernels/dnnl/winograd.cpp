@@ -33,15 +33,15 @@ using namespace dnnl_util;
 constexpr int kLanes = 8;          // channels per vector (nChw8c)
 constexpr int64_t kMinTiles = 16;  // per image; below it the direct kernel wins (see make_winograd_conv)
 
-// One step after the convolution, applied per vector: max(x, lo) then min(x, hi) (ReLU,
-// Clip and the range checks of `protect`), or a leaky ReLU. Per-channel bounds index
-// `lo_c`/`hi_c` by output channel.
+// One step after the convolution, applied per vector: a clamp, max(x, lo) then
+// min(x, hi) with bounds per output channel (ReLU, Clip and the range checks of
+// `protect`), or a leaky ReLU.
 struct Post {
-  enum Kind { clip, leaky, clip_c } kind;
-  float lo = -FLT_MAX, hi = FLT_MAX, alpha = 0;
-  std::vector<float> lo_c, hi_c;
+  enum Kind { clamp, leaky } kind;
+  float alpha = 0;
+  std::vector<float> lo, hi;
 };
-Post clip_post(float lo, float hi) { return {Post::clip, lo, hi, 0, {}, {}}; }
+Post clamp_post(int64_t k, float lo, float hi) { return {Post::clamp, 0, std::vector<float>(k, lo), std::vector<float>(k, hi)}; }
 
 // F(M x M, 3 x 3) (Lavin & Gray): M x M outputs from a T x T input tile, T = M + 2. Its
 // 1D transforms work on 8-channel vectors; G transforms the weights (in double).
@@ -144,20 +144,26 @@ RG_AVX2 void output_tile(const Geometry& g, const float* m, int64_t ms, int64_t 
   int64_t h0 = (r / g.tw) * M, w0 = (r % g.tw) * M;
   int64_t plane = (n * g.kb + kb) * g.oh * g.ow * kLanes;
   __m256 b = _mm256_loadu_ps(bias + kb * kLanes);
+  // The usual chain, one clamp (ReLU, Clip, protect's bounds), with its bounds hoisted.
+  const bool one_clamp = post.size() == 1 && post[0].kind == Post::clamp;
+  __m256 lo = one_clamp ? _mm256_loadu_ps(&post[0].lo[kb * kLanes]) : b;
+  __m256 hi = one_clamp ? _mm256_loadu_ps(&post[0].hi[kb * kLanes]) : b;
   for (int i = 0; i < M && h0 + i < g.oh; i++) {
     Tile<M>::output_1d(t[i], out);  // rows: (A^T m) A
     for (int j = 0; j < M && w0 + j < g.ow; j++) {
       int64_t at = plane + ((h0 + i) * g.ow + w0 + j) * kLanes;
       __m256 v = _mm256_add_ps(out[j], b);
       if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + at));
+      if (one_clamp) {
+        _mm256_storeu_ps(y + at, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
+        continue;
+      }
       for (const Post& p : post) {
         if (p.kind == Post::leaky) {
           __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(p.alpha));
           v = _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
-        } else if (p.kind == Post::clip) {
-          v = _mm256_min_ps(_mm256_max_ps(v, _mm256_set1_ps(p.lo)), _mm256_set1_ps(p.hi));
         } else {
-          v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo_c[kb * kLanes])), _mm256_loadu_ps(&p.hi_c[kb * kLanes]));
+          v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo[kb * kLanes])), _mm256_loadu_ps(&p.hi[kb * kLanes]));
         }
       }
       _mm256_storeu_ps(y + at, v);
@@ -206,6 +212,26 @@ RG_AVX2 void gemm_panel(const float* v, int64_t t_n, int64_t c_n, const float* u
   }
 }
 
+// Runs of clamps become one per-channel clamp. With f(x) = min(max(x, a), b) and
+// g(x) = min(max(x, c), d), g(f(x)) = min(max(x, g(a)), g(b)) for any a, b, c, d, and
+// for NaN too (AVX max and min return their second operand then, so both give g(a)).
+// A protected ReLU (ReLU, per-channel Max, per-channel Min) costs one max and one min.
+void merge_clamps(std::vector<Post>& post) {
+  std::vector<Post> out;
+  for (Post& p : post) {
+    if (p.kind != Post::clamp || out.empty() || out.back().kind != Post::clamp) {
+      out.push_back(std::move(p));
+      continue;
+    }
+    Post& q = out.back();
+    for (size_t i = 0; i < q.lo.size(); i++) {
+      q.lo[i] = std::min(std::max(q.lo[i], p.lo[i]), p.hi[i]);
+      q.hi[i] = std::min(std::max(q.hi[i], p.lo[i]), p.hi[i]);
+    }
+  }
+  post = std::move(out);
+}
+
 // The fused chain as build_post_ops gives it to oneDNN (the residual as a leading sum,
 // ReLU then Clip merged into one clip, a scalar Max/Min as a one-sided clip), read back
 // as the steps this kernel applies; false when one is not among them.
@@ -220,9 +246,9 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
       float scale = 1, alpha = 0, beta = 0;
       A alg;
       po.get_params_eltwise(i, scale, alg, alpha, beta);
-      if (alg == A::eltwise_relu && alpha == 0.f) post.push_back(clip_post(0.f, FLT_MAX));
-      else if (alg == A::eltwise_relu) post.push_back({Post::leaky, -FLT_MAX, FLT_MAX, alpha, {}, {}});
-      else if (alg == A::eltwise_clip || alg == A::eltwise_clip_v2) post.push_back(clip_post(alpha, beta));
+      if (alg == A::eltwise_relu && alpha == 0.f) post.push_back(clamp_post(k, 0.f, FLT_MAX));
+      else if (alg == A::eltwise_relu) post.push_back({Post::leaky, alpha, {}, {}});
+      else if (alg == A::eltwise_clip || alg == A::eltwise_clip_v2) post.push_back(clamp_post(k, alpha, beta));
       else return false;
       continue;
     }
@@ -231,13 +257,11 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
     po.get_params_binary(i, alg, md);  // per-channel Max/Min: bounds along axis 1
     if ((alg != A::binary_max && alg != A::binary_min) || md.dims()[1] != k) return false;
     const auto* v = static_cast<const float*>(args.at(DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1).get_data_handle());
-    Post q = clip_post(-FLT_MAX, FLT_MAX);
-    q.kind = Post::clip_c;
-    q.lo_c.assign(k, -FLT_MAX);
-    q.hi_c.assign(k, FLT_MAX);
-    std::copy(v, v + k, alg == A::binary_max ? q.lo_c.begin() : q.hi_c.begin());
+    Post q = clamp_post(k, -FLT_MAX, FLT_MAX);
+    std::copy(v, v + k, alg == A::binary_max ? q.lo.begin() : q.hi.begin());
     post.push_back(std::move(q));
   }
+  merge_clamps(post);
   return true;
 }
 
