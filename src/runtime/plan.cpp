@@ -365,7 +365,7 @@ void Plan::plan_node(int ni) {
       // costs less than oneDNN's binary post-ops (see passes/range_guard.cpp).
       size_t unguarded = 0;
       while (unguarded < chain.size() && chain[unguarded].node->op_type != "RangeGuard") unguarded++;
-      if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino") && !getenv("RG_EXP_FUSE_ALL"))
+      if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino"))
         shorten(unguarded, [](const Kernel&) { return true; });
       if (!st.fast && !chain.empty()) {
         chain.clear();
