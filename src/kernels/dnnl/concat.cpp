@@ -12,13 +12,19 @@ class ConcatKernel : public PrimKernel {
  public:
   ConcatKernel(const CompileCtx& c, int axis) {
     std::vector<memory::desc> srcs;
+    bool plain = true;
     for (size_t i = 0; i < c.in_shapes.size(); i++) {
       if (shape_numel(c.in_shapes[i]) == 0) continue;  // oneDNN rejects empty parts
       srcs.push_back(arrival_desc(c, (int)i));
       inputs_.push_back((int)i);
+      plain &= is_plain(c.in_layouts[i]) && c.in_types[i] == DType::f32;
     }
-    // Parts in different layouts or types: oneDNN picks one destination layout.
-    dnnl::concat::primitive_desc pd(axis, srcs, engine(), base_attr(false));
+    // Parts in different layouts: oneDNN picks one destination layout. Plain parts give a
+    // plain result: left to pick, oneDNN may order a size-1 dim differently (a ViT's class
+    // token [N, 1, D] joining the patches), and every consumer then needs a reorder or
+    // its reference kernel.
+    dnnl::concat::primitive_desc pd = plain ? dnnl::concat::primitive_desc(plain_desc(c.out_shapes[0], dt::f32), axis, srcs, engine(), base_attr(false))
+                                            : dnnl::concat::primitive_desc(axis, srcs, engine(), base_attr(false));
     set_primitive(c, dnnl::concat(pd), pd);
     for (size_t k = 0; k < srcs.size(); k++) srcs_.push_back(arg(DNNL_ARG_MULTIPLE_SRC + (int)k, srcs[k]));
     dst_ = arg(DNNL_ARG_DST, pd.dst_desc());
