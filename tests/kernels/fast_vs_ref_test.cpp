@@ -322,6 +322,28 @@ TEST_P(Seeded, TokenConcatThenPositionAdd) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 
+// Transpose runs as a oneDNN reorder, from a plain input or a conv's blocked output.
+TEST_P(Seeded, TransposeAnyPerm) {
+  int rank = pick(1, 5);
+  bool after_conv = rank == 4 && pick(0, 1);
+  Shape x;
+  for (int i = 0; i < rank; i++) x.push_back(pick(1, 9));
+  std::vector<int64_t> perm(rank);
+  for (int i = 0; i < rank; i++) perm[i] = i;
+  std::shuffle(perm.begin(), perm.end(), rng);
+  GraphBuilder b;
+  std::string in = b.input("x", x);
+  if (after_conv) in = b.node("Conv", {in, b.constant("w", random_tensor({16, x[1], 1, 1}, rng))});
+  std::map<std::string, Attribute> attrs;
+  if (pick(0, 3)) attrs["perm"] = ints(perm);  // else the default, reversed dims
+  b.output(b.node("Transpose", {in}, attrs));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  std::string where = "x " + shape_str(x) + (after_conv ? " after conv" : "");
+  EXPECT_TRUE(ran(fast_ops(g, inputs), "Transpose")) << where;
+  EXPECT_LE(fast_vs_ref(g, inputs), after_conv ? kTol : 0.0) << where;  // the conv may round differently
+}
+
 TEST_P(Seeded, StandaloneActivations) {
   for (const char* act : {"Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Gelu", "Mish"}) {
     GraphBuilder b;
