@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "kernels/dnnl/dnnl_common.h"
 #include "support/builder.h"
 
 namespace rg::test {
@@ -236,6 +237,34 @@ TEST_P(Seeded, Pooling) {
     EXPECT_TRUE(ran(fast_ops(g, in), op));
   }
   EXPECT_LT(fast_vs_ref(g, in), kTol) << op << " k" << k << " s" << s << " p" << p << " ceil" << ceil;
+}
+
+// MaxPool on a conv's blocked output (ResNet's stem pool): uneven pads, ceil mode, any
+// window and stride. On AVX2 the nChw8c/16c input takes rangeguard's own loop.
+TEST_P(Seeded, MaxPoolAfterConv) {
+  int64_t k = pick(1, 4), s = pick(1, 3), m = 8 * pick(1, 5) - pick(0, 1) * pick(1, 7);
+  Shape x{pick(1, 2), pick(1, 9), pick(k, 30), pick(k, 30)};
+  std::vector<int64_t> pads{pick(0, k - 1), pick(0, k - 1), pick(0, k - 1), pick(0, k - 1)};
+  GraphBuilder b;
+  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", x), b.constant("w", random_tensor({m, x[1], 3, 3}, rng))},
+                                         {{"pads", ints({1, 1, 1, 1})}})});
+  y = b.node("MaxPool", {y}, {{"kernel_shape", ints({k, k})}, {"strides", ints({s, s})}, {"pads", ints(pads)},
+                              {"ceil_mode", Attribute::of_int(pick(0, 1))}});
+  b.output(b.node("Conv", {y, b.constant("w2", random_tensor({8, m, 1, 1}, rng))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  std::string where = "x " + shape_str(x) + " m " + std::to_string(m) + " k " + std::to_string(k) + " s " + std::to_string(s);
+  Session fast(g, {});
+  const Plan& plan = fast.plan({x});
+  for (const auto& st : plan.steps()) {
+    if (!st.node || st.node->op_type != "MaxPool") continue;
+    ASSERT_TRUE(st.fast) << where;
+    int64_t block = dnnl_util::channel_block(plan.slots()[st.in[0]].layout);
+    if (fast_isa().rfind("avx2", 0) == 0 && (block == 8 || block == 16))
+      EXPECT_EQ(st.fast->impl(), "rg:maxpool_blocked:avx2") << where;
+    where += " impl " + st.fast->impl();
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 
 TEST_P(Seeded, GemmAndMatMul) {

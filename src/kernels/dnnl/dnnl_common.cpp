@@ -178,6 +178,17 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   return true;
 }
 
+// The channel block of an aBcd16b-like layout (one block of channels innermost, and after
+// each block all spatial positions), or 0 for any other layout.
+int64_t channel_block(const dnnl_memory_desc_t& d) {
+  if (d.format_kind != dnnl_blocked) return 0;
+  const auto& bd = d.format_desc.blocking;
+  if (bd.inner_nblks != 1 || bd.inner_idxs[0] != 1) return 0;
+  for (int k = 0; k + 1 < d.ndims; k++)
+    if (bd.strides[k] < bd.strides[k + 1]) return 0;
+  return bd.inner_blks[0];
+}
+
 std::string impl_name(const dnnl::primitive_desc_base& pd) {
   const char* s = nullptr;
   dnnl_primitive_desc_query(pd.get(), dnnl_query_impl_info_str, 0, &s);

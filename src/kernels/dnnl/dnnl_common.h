@@ -41,6 +41,9 @@ bool eltwise_of(const Node& n, float clip_lo, float clip_hi, std::vector<Eltwise
 bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_axis, dnnl::post_ops& po,
                     bool& has_sum, std::unordered_map<int, memory>& args);
 
+// The channel block of an aBcd16b-like layout (one block of channels innermost, and after
+// each block all spatial positions), or 0 for any other layout.
+int64_t channel_block(const dnnl_memory_desc_t& d);
 // The implementation oneDNN picked, e.g. "jit:avx512_core".
 std::string impl_name(const dnnl::primitive_desc_base& pd);
 // Attribute with user scratchpad (shared per plan) and, for bf16 plans, bf16 math allowed.

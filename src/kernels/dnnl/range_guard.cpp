@@ -221,17 +221,6 @@ class RangeGuardKernel : public Kernel {
   Layout layout_ = plain_layout();
 };
 
-// The channel block of an aBcd16b-like layout (one block of channels innermost, and after
-// each block all spatial positions), or 0 for any other layout.
-int64_t channel_block(const dnnl_memory_desc_t& d) {
-  if (d.format_kind != dnnl_blocked) return 0;
-  const auto& bd = d.format_desc.blocking;
-  if (bd.inner_nblks != 1 || bd.inner_idxs[0] != 1) return 0;
-  for (int k = 0; k + 1 < d.ndims; k++)
-    if (bd.strides[k] < bd.strides[k + 1]) return 0;
-  return bd.inner_blks[0];
-}
-
 // Channels padded up to a whole block (nChw8c with 10 channels, as oneDNN's AVX2 kernels
 // give): the padding lanes hold zeros that later oneDNN ops rely on, so they get the
 // bounds [-inf, inf]: never counted, never changed.
