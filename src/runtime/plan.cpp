@@ -194,6 +194,13 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       PostOp po = bound_post_op(c, os, c.op_type == "Max", out_shape);
       if (po.operand_axis < -1) break;
       chain.push_back(po);
+    } else if (c.op_type == "PRelu" && c.domain.empty() && c.inputs.size() == 2 && c.inputs[0] == cur) {
+      // A learned slope per channel (or one): oneDNN's prelu post-op, a leaky ReLU.
+      int os = slot_of(c.inputs[1]);
+      if (os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32) break;
+      PostOp po = bound_post_op(c, os, false, out_shape);
+      if (po.operand_axis < -1) break;
+      chain.push_back(po);
     } else if (c.op_type == "RangeGuard" && c.inputs.size() == 3 && c.inputs[0] == cur &&
                c.attr_s("mode", "clamp") == "clamp" && (c.outputs.size() < 2 || c.outputs[1].empty())) {
       // protect's per-channel clamp (passes/range_guard.cpp): its two bounds, for a kernel
@@ -343,10 +350,11 @@ void Plan::plan_node(int ni) {
       // ReLU post-op only, give way to a direct convolution. Keep Winograd and let the
       // checks run as their own (cheap, elementwise) steps.
       // (Per-channel Max/Min stay fused: standalone, oneDNN runs them on blocked layouts
-      // with its slow reference binary. `protect`'s own per-channel checks never get here:
-      // they become RangeGuard steps, see passes/range_guard.cpp.)
+      // with its slow reference binary. `protect`'s own per-channel checks are RangeGuard
+      // steps by now (passes/range_guard.cpp), placed below.)
+      auto bound = [](const PostOp& p) { return p.operand && p.node->op_type != "PRelu"; };
       size_t checks = chain.size();
-      while (checks > 0 && ((chain[checks - 1].operand && chain[checks - 1].operand_axis < 0) ||
+      while (checks > 0 && ((bound(chain[checks - 1]) && chain[checks - 1].operand_axis < 0) ||
                             chain[checks - 1].node->op_type == "Clip"))
         checks--;
       if (st.fast && opts_.winograd && n.op_type == "Conv" && checks > 0 && checks < chain.size() &&
@@ -360,6 +368,12 @@ void Plan::plan_node(int ni) {
       while (unchecked > 0 && chain[unchecked - 1].operand && chain[unchecked - 1].operand_axis >= 0) unchecked--;
       if (st.fast && unchecked < chain.size() && impl_has(*st.fast, "gemm") && n.op_type == "Conv")
         shorten(unchecked, [](const Kernel&) { return true; });
+      // PRelu fuses where the kernel runs it natively (rangeguard's Winograd); oneDNN's
+      // AVX2 direct convolutions take a prelu post-op only in their reference kernel.
+      size_t before_prelu = 0;
+      while (before_prelu < chain.size() && chain[before_prelu].node->op_type != "PRelu") before_prelu++;
+      if (st.fast && before_prelu < chain.size() && impl_has(*st.fast, "ref"))
+        shorten(before_prelu, [&](const Kernel& k) { return !impl_has(k, "ref"); });
       // protect's per-channel clamps stay fused only in rangeguard's Winograd, which
       // applies them in its output transform; elsewhere the standalone RangeGuard pass
       // costs less than oneDNN's binary post-ops (see passes/range_guard.cpp).

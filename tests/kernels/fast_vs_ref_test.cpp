@@ -205,6 +205,33 @@ TEST_P(Seeded, SqueezeExciteMul) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 
+// PRelu after a convolution: fused where the kernel runs it natively (rangeguard's
+// Winograd, as a per-channel leaky ReLU; one slope is a leaky ReLU for any kernel), else
+// oneDNN's prelu on the conv's layout. Never a reference kernel.
+TEST_P(Seeded, ConvPRelu) {
+  int64_t c = 8 * pick(1, 4), m = pick(0, 1) ? 16 * pick(1, 3) : pick(1, 40), k = pick(0, 1) ? 3 : 1, h = pick(5, 20);
+  GraphBuilder b;
+  std::string y = b.node("Conv", {b.input("x", {1, c, h, h}), b.constant("w", random_tensor({m, c, k, k}, rng, -0.3f, 0.3f))},
+                         {{"pads", ints(std::vector<int64_t>(4, k / 2))}});
+  Shape slope = pick(0, 3) ? Shape{m, 1, 1} : Shape{1};
+  y = b.node("PRelu", {y, b.constant("slope", random_tensor(slope, rng, -0.5f, 0.5f))});
+  b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));  // keeps the conv's layout
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({1, c, h, h}, rng)};
+  std::string where = "c " + std::to_string(c) + " m " + std::to_string(m) + " k " + std::to_string(k) + " slope " + shape_str(slope);
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  for (const auto& st : plan.steps()) {
+    if (!st.node || (st.node->op_type != "Conv" && st.node->op_type != "PRelu")) continue;
+    ASSERT_TRUE(st.fast) << where;
+    where += " " + st.node->op_type + (st.fused.empty() ? "" : "+PRelu") + " " + st.fast->impl();
+    EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where;
+    bool wino = k == 3 && c >= 16 && m % 16 == 0 && h >= 7 && fast_isa().rfind("avx2", 0) == 0;
+    if (st.node->op_type == "Conv" && wino) EXPECT_EQ(st.fused.size(), 1u) << where;
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
 TEST_P(Seeded, ConvTranspose) {
   int c = pick(1, 8), m = pick(1, 8), k = pick(1, 4), s = pick(1, 3), h = pick(2, 9);
   int op = pick(0, s - 1);

@@ -117,8 +117,9 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   struct Entry {
     A alg;
     float alpha = 0, beta = 0;
-    const Tensor* operand = nullptr;  // binary max/min
+    const Tensor* operand = nullptr;  // binary max/min, or prelu's slopes
     memory::desc md;
+    bool prelu = false;
   };
   std::vector<Entry> list;
   has_sum = false;
@@ -140,6 +141,20 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   };
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
+    if (p.operand && p.node->op_type == "PRelu") {
+      if (p.operand_axis < 0) {  // one slope: a leaky ReLU
+        add_eltwise(A::eltwise_relu, p.operand->data<float>()[0], 0.f);
+        continue;
+      }
+      int onnx_rank = (int)c.out_shapes[0].size();
+      if (dst_rank < 2 || p.operand_axis - onnx_rank != channel_axis - dst_rank) return false;
+      memory::dims d(dst_rank, 1);
+      d[channel_axis] = p.operand->numel();
+      Entry e{A::undef, 0, 0, p.operand, plain_desc(Shape(d.begin(), d.end()), dt::f32)};
+      e.prelu = true;
+      list.push_back(e);
+      continue;
+    }
     if (p.operand) {
       bool is_max = p.lower;
       if (p.operand_axis < 0) {  // scalar: a one-sided clip
@@ -169,6 +184,12 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   for (const auto& e : list) {
     if (!e.operand) {
       po.append_eltwise(1.f, e.alg, e.alpha, e.beta);
+      continue;
+    }
+    if (e.prelu) {
+      args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(po.len()) | DNNL_ARG_WEIGHTS] =
+          memory(e.md, engine(), const_cast<void*>(e.operand->raw()));
+      po.append_prelu(1 << channel_axis);
       continue;
     }
     args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(po.len()) | DNNL_ARG_SRC_1] =

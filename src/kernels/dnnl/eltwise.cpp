@@ -62,7 +62,54 @@ std::unique_ptr<Kernel> make_eltwise(const CompileCtx& c) {
   return std::make_unique<EltwiseKernel>(c, steps);
 }
 
+// PRelu with constant slopes (one, or one per channel) on the layout its input arrives
+// in. Fused into a convolution it is a prelu post-op, which oneDNN 2.6's AVX2 direct
+// convolutions run in their reference kernel; rangeguard's Winograd takes it (plan.cpp).
+class PReluKernel : public PrimKernel {
+ public:
+  PReluKernel(const CompileCtx& c) {
+    memory::desc src = arrival_desc(c, 0);
+    Shape w = c.in_shapes[1];  // right-aligned against the input, as ONNX broadcasts
+    w.insert(w.begin(), c.in_shapes[0].size() - w.size(), 1);
+    // Slopes in the layout oneDNN picks to match the input's (its jit kernel wants the
+    // same blocking; plain slopes against nChw8c get its reference kernel).
+    memory::desc any(to_dims(w), dt::f32, tag::any);
+    dnnl::prelu_forward::desc d(dnnl::prop_kind::forward_inference, src, any);
+    dnnl::prelu_forward::primitive_desc pd(d, base_attr(false), engine());
+    set_primitive(c, dnnl::prelu_forward(pd), pd);
+    src_ = arg(DNNL_ARG_SRC, src);
+    dst_ = arg(DNNL_ARG_DST, pd.dst_desc());
+    slopes_ = ConstPort(c.in_values[1], plain_desc(w, dt::f32), pd.weights_desc());
+    args_[DNNL_ARG_WEIGHTS] = slopes_.mem();
+    layout_ = layout_of(pd.dst_desc(), c.out_shapes[0]);
+  }
+  void run(KernelCtx& c) override {
+    src_.set_data_handle(const_cast<void*>(c.input(0).raw()));
+    dst_.set_data_handle(c.output(0).raw());
+    execute();
+  }
+
+  void refresh_constants() override { slopes_.refresh(); }
+
+ private:
+  memory src_, dst_;
+  ConstPort slopes_;
+};
+
+std::unique_ptr<Kernel> make_prelu(const CompileCtx& c) {
+  if (c.in_types.size() != 2 || c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32 || !c.in_values[1]) return nullptr;
+  if (!c.post_ops.empty() || c.in_shapes[1].size() > c.in_shapes[0].size() || c.out_shapes[0] != c.in_shapes[0])
+    return nullptr;
+  try {
+    return std::make_unique<PReluKernel>(c);
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
 }  // namespace
+
+const FastDef kFast_PRelu{"PRelu", make_prelu};
 
 #define FAST(Name) const FastDef kFast_##Name{#Name, make_eltwise};
 FAST(Relu)

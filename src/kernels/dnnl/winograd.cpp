@@ -35,13 +35,12 @@ constexpr int64_t kMinTiles = 16;  // per image; below it the direct kernel wins
 
 // One step after the convolution, applied per vector: a clamp, max(x, lo) then
 // min(x, hi) with bounds per output channel (ReLU, Clip and the range checks of
-// `protect`), or a leaky ReLU.
+// `protect`), or a leaky ReLU (LeakyRelu, PRelu).
 struct Post {
   enum Kind { clamp, leaky } kind;
-  float alpha = 0;
-  std::vector<float> lo, hi;
+  std::vector<float> lo, hi, slope;  // per output channel: a clamp's bounds, a leaky ReLU's slopes
 };
-Post clamp_post(int64_t k, float lo, float hi) { return {Post::clamp, 0, std::vector<float>(k, lo), std::vector<float>(k, hi)}; }
+Post clamp_post(int64_t k, float lo, float hi) { return {Post::clamp, std::vector<float>(k, lo), std::vector<float>(k, hi), {}}; }
 
 // F(M x M, 3 x 3) (Lavin & Gray): M x M outputs from a T x T input tile, T = M + 2. Its
 // 1D transforms work on 8-channel vectors; G transforms the weights (in double).
@@ -160,7 +159,7 @@ RG_AVX2 void output_tile(const Geometry& g, const float* m, int64_t ms, int64_t 
       }
       for (const Post& p : post) {
         if (p.kind == Post::leaky) {
-          __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(p.alpha));
+          __m256 neg = _mm256_mul_ps(v, _mm256_loadu_ps(&p.slope[kb * kLanes]));
           v = _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
         } else {
           v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo[kb * kLanes])), _mm256_loadu_ps(&p.hi[kb * kLanes]));
@@ -247,11 +246,19 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
       A alg;
       po.get_params_eltwise(i, scale, alg, alpha, beta);
       if (alg == A::eltwise_relu && alpha == 0.f) post.push_back(clamp_post(k, 0.f, FLT_MAX));
-      else if (alg == A::eltwise_relu) post.push_back({Post::leaky, alpha, {}, {}});
+      else if (alg == A::eltwise_relu) post.push_back({Post::leaky, {}, {}, std::vector<float>(k, alpha)});
       else if (alg == A::eltwise_clip || alg == A::eltwise_clip_v2) post.push_back(clamp_post(k, alpha, beta));
       else return false;
       continue;
     }
+    if (po.kind(i) == dnnl::primitive::kind::prelu) {  // PRelu: slopes along axis 1
+      const memory& m = args.at(DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_WEIGHTS);
+      if (m.get_desc().dims()[1] != k) return false;
+      const auto* v = static_cast<const float*>(m.get_data_handle());
+      post.push_back({Post::leaky, {}, {}, std::vector<float>(v, v + k)});
+      continue;
+    }
+    if (po.kind(i) != dnnl::primitive::kind::binary) return false;
     A alg;
     memory::desc md;
     po.get_params_binary(i, alg, md);  // per-channel Max/Min: bounds along axis 1
