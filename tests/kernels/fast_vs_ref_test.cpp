@@ -400,6 +400,34 @@ TEST_P(Seeded, TransposeAnyPerm) {
   EXPECT_LE(fast_vs_ref(g, inputs), after_conv ? kTol : 0.0) << where;  // the conv may round differently
 }
 
+// Slice with constant bounds and positive steps runs as a oneDNN reorder from a strided
+// view: negative and out-of-range bounds, some axes only, steps above 1.
+TEST_P(Seeded, SliceWindows) {
+  int rank = pick(1, 4);
+  Shape x;
+  for (int i = 0; i < rank; i++) x.push_back(pick(1, 12));
+  std::vector<int64_t> starts, ends, axes, steps;
+  for (int a = 0; a < rank; a++) {
+    if (pick(0, 2) == 0) continue;  // this axis whole
+    int64_t d = x[a], b = pick(-(int)d - 2, (int)d - 1);
+    starts.push_back(b);
+    ends.push_back(pick(0, 3) ? pick(-(int)d, (int)d + 3) : INT64_MAX);
+    axes.push_back(pick(0, 1) ? a : a - rank);
+    steps.push_back(pick(1, 3));
+  }
+  if (starts.empty()) starts = {0}, ends = {x[0]}, axes = {0}, steps = {1};
+  auto i64 = [](const std::vector<int64_t>& v) { return Tensor::from_vector<int64_t>({(int64_t)v.size()}, v); };
+  GraphBuilder b;
+  b.output(b.node("Slice", {b.input("x", x), b.constant("s", i64(starts)), b.constant("e", i64(ends)),
+                            b.constant("a", i64(axes)), b.constant("st", i64(steps))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  std::string where = "x " + shape_str(x) + " starts " + shape_str(starts) + " ends " + shape_str(ends) + " steps " + shape_str(steps);
+  Session ref_s(g, [] { SessionOptions o; o.fast_kernels = false; return o; }());
+  if (shape_numel(ref_s.run(inputs)[0].shape()) > 0) EXPECT_TRUE(ran(fast_ops(g, inputs), "Slice")) << where;
+  EXPECT_EQ(fast_vs_ref(g, inputs), 0.0) << where;
+}
+
 TEST_P(Seeded, StandaloneActivations) {
   for (const char* act : {"Relu", "LeakyRelu", "Elu", "Selu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Gelu", "Mish"}) {
     GraphBuilder b;

@@ -2,6 +2,7 @@
 // which is a reorder too: the input written through the output's strides, permuted.
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/ops.h"
+#include "kernels/ref/movement.h"
 
 namespace rg {
 namespace {
@@ -54,9 +55,42 @@ std::unique_ptr<Kernel> make_transpose(const CompileCtx& c) {
   }
 }
 
+// Slice with positive steps as a reorder from a strided view of the input (a ViT splits
+// its qkv projection into three this way, 12 slices per inference).
+std::unique_ptr<Kernel> make_slice(const CompileCtx& c) {
+  const Shape& in = c.in_shapes[0];
+  dt type = to_dt(c.in_types[0]);
+  if (type == dt::undef || in.empty() || in.size() > 12 || (!c.in_layouts.empty() && !is_plain(c.in_layouts[0])))
+    return nullptr;
+  InferCtx ic(c.node, c.opset);
+  ic.in_types = c.in_types;
+  ic.in_shapes = c.in_shapes;
+  ic.in_values = c.in_values;
+  for (size_t i = 1; i < c.in_types.size(); i++)
+    if (c.in_types[i] != DType::undefined && !c.in_values[i]) return nullptr;  // bounds known at run time only
+  SliceSpec sp = slice_spec(ic);
+  if (shape_numel(sp.out) == 0) return nullptr;
+  std::vector<int64_t> in_strides = shape_strides(in);
+  memory::dims strides(in.size());
+  int64_t offset = 0;
+  for (size_t d = 0; d < in.size(); d++) {
+    if (sp.step[d] <= 0) return nullptr;
+    strides[d] = in_strides[d] * sp.step[d];
+    offset += sp.start[d] * in_strides[d];
+  }
+  memory::desc view(to_dims(sp.out), type, strides);
+  view.data.offset0 = offset;
+  try {
+    return std::make_unique<ReorderKernel>(view, plain_desc(sp.out, type));
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
 }  // namespace
 
 const FastDef kFast_Transpose{"Transpose", make_transpose};
+const FastDef kFast_Slice{"Slice", make_slice};
 
 std::unique_ptr<Kernel> make_reorder(const Layout& from, const Layout& to, const Shape& shape, DType type) {
   memory::desc plain = plain_desc(shape, to_dt(type));

@@ -22,12 +22,9 @@ void require_index_type(const InferCtx& c, int i) {
     fail(ErrorCode::invalid_model, "{}: indices must be int32 or int64, got {}", c.node.label(), dtype_name(c.type(i)));
 }
 
-// ---- Slice ------------------------------------------------------------------------------
+}  // namespace
 
-struct SliceSpec {
-  Shape out;
-  std::vector<int64_t> start, step;  // per input dim
-};
+// ---- Slice ------------------------------------------------------------------------------
 
 SliceSpec slice_spec(const InferCtx& c) {
   const Node& n = c.node;
@@ -85,6 +82,8 @@ SliceSpec slice_spec(const InferCtx& c) {
   }
   return sp;
 }
+
+namespace {
 
 void infer_Slice(InferCtx& c) {
   SliceSpec sp = slice_spec(c);

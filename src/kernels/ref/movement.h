@@ -32,6 +32,14 @@ constexpr int64_t kMaxOutputBytes = int64_t(1) << 40;
 // element count computed without overflow. invalid_input otherwise.
 void check_output_shape(const Node& n, const Shape& s, DType t);
 
+// Slice's window, from its attributes (opset < 10) or constant inputs: the output shape
+// and, per input dim, the first index and the step (negative walks backwards).
+struct SliceSpec {
+  Shape out;
+  std::vector<int64_t> start, step;
+};
+SliceSpec slice_spec(const InferCtx& c);
+
 // Copies a strided view into a contiguous buffer: out[i0..ik] = in[sum(i_d * strides[d])].
 // `in` points at the view's first element; strides are in elements and may be 0 (broadcast)
 // or negative (reversal). Slice, Transpose, Expand, Tile, DepthToSpace, SpaceToDepth are all
