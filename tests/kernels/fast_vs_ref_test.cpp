@@ -200,7 +200,9 @@ TEST_P(Seeded, SqueezeExciteMul) {
     if (!st.node || (st.node->op_type != "Mul" && st.node->op_type != "Add")) continue;
     ASSERT_TRUE(st.fast) << where;
     bool blocked = !is_plain(fast.plan({inputs[0].shape()}).slots()[st.out[0]].layout);
-    if (c % 16 == 0) EXPECT_TRUE(blocked && st.fast->impl().find("ref") == std::string::npos) << where << " " << st.fast->impl();
+    if (c % 16 == 0) {
+      EXPECT_TRUE(blocked && st.fast->impl().find("ref") == std::string::npos) << where << " " << st.fast->impl();
+    }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
@@ -227,7 +229,9 @@ TEST_P(Seeded, ConvPRelu) {
     where += " " + st.node->op_type + (st.fused.empty() ? "" : "+PRelu") + " " + st.fast->impl();
     EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where;
     bool wino = k == 3 && c >= 16 && m % 16 == 0 && h >= 7 && fast_isa().rfind("avx2", 0) == 0;
-    if (st.node->op_type == "Conv" && wino) EXPECT_EQ(st.fused.size(), 1u) << where;
+    if (st.node->op_type == "Conv" && wino) {
+      EXPECT_EQ(st.fused.size(), 1u) << where;
+    }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
@@ -287,8 +291,9 @@ TEST_P(Seeded, MaxPoolAfterConv) {
     if (!st.node || st.node->op_type != "MaxPool") continue;
     ASSERT_TRUE(st.fast) << where;
     int64_t block = dnnl_util::channel_block(plan.slots()[st.in[0]].layout);
-    if (fast_isa().rfind("avx2", 0) == 0 && (block == 8 || block == 16))
+    if (fast_isa().rfind("avx2", 0) == 0 && (block == 8 || block == 16)) {
       EXPECT_EQ(st.fast->impl(), "rg:maxpool_blocked:avx2") << where;
+    }
     where += " impl " + st.fast->impl();
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
@@ -373,7 +378,9 @@ TEST_P(Seeded, TokenConcatThenPositionAdd) {
     if (!st.node || (st.node->op_type != "Concat" && st.node->op_type != "Add")) continue;
     ASSERT_TRUE(st.fast) << where << " " << st.node->op_type;
     EXPECT_TRUE(is_plain(plan.slots()[st.out[0]].layout)) << where << " " << st.node->op_type;
-    if (st.node->op_type == "Add") EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where << " " << st.fast->impl();
+    if (st.node->op_type == "Add") {
+      EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where << " " << st.fast->impl();
+    }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
@@ -424,7 +431,9 @@ TEST_P(Seeded, SliceWindows) {
   std::vector<Tensor> inputs{random_tensor(x, rng)};
   std::string where = "x " + shape_str(x) + " starts " + shape_str(starts) + " ends " + shape_str(ends) + " steps " + shape_str(steps);
   Session ref_s(g, [] { SessionOptions o; o.fast_kernels = false; return o; }());
-  if (shape_numel(ref_s.run(inputs)[0].shape()) > 0) EXPECT_TRUE(ran(fast_ops(g, inputs), "Slice")) << where;
+  if (shape_numel(ref_s.run(inputs)[0].shape()) > 0) {
+    EXPECT_TRUE(ran(fast_ops(g, inputs), "Slice")) << where;
+  }
   EXPECT_EQ(fast_vs_ref(g, inputs), 0.0) << where;
 }
 
