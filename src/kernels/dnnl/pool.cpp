@@ -47,8 +47,34 @@ class PoolKernel : public PrimKernel {
   memory src_, dst_;
 };
 
-// Max over each window, 8 channels per vector. max(tap, best) keeps `best` when the tap
-// is NaN, as the reference kernel's `tap > best` does, so both agree on NaNs too.
+// Max over each window, 8 channels per vector, for output row `oh` of plane `p`.
+// max(tap, best) keeps `best` when the tap is NaN, as the reference kernel's `tap > best`
+// does, so both agree on NaNs too.
+__attribute__((target("avx2"))) void max_pool_row(const WindowParams& wp, int64_t B, int64_t p, int64_t oh,
+                                                  const float* x, float* y) {
+  const int64_t H = wp.in[0], W = wp.in[1], OH = wp.out[0], OW = wp.out[1];
+  int64_t ih0 = oh * wp.strides[0] - wp.pads_begin[0];
+  int64_t h_lo = std::max<int64_t>(0, -ih0), h_hi = std::min(wp.kernel[0], H - ih0);
+  const float* xp = x + p * H * W * B;
+  float* yp = y + (p * OH + oh) * OW * B;
+  for (int64_t ow = 0; ow < OW; ow++) {
+    int64_t iw0 = ow * wp.strides[1] - wp.pads_begin[1];
+    int64_t w_lo = std::max<int64_t>(0, -iw0), w_hi = std::min(wp.kernel[1], W - iw0);
+    const float* at = xp + (ih0 * W + iw0) * B;
+    for (int64_t v = 0; v < B; v += 8) {
+      if (h_lo >= h_hi || w_lo >= w_hi) {  // a window wholly in padding
+        _mm256_storeu_ps(yp + ow * B + v, _mm256_set1_ps(-FLT_MAX));
+        continue;
+      }
+      __m256 best = _mm256_loadu_ps(at + (h_lo * W + w_lo) * B + v);
+      for (int64_t kh = h_lo; kh < h_hi; kh++)
+        for (int64_t kw = kh == h_lo ? w_lo + 1 : w_lo; kw < w_hi; kw++)
+          best = _mm256_max_ps(_mm256_loadu_ps(at + (kh * W + kw) * B + v), best);
+      _mm256_storeu_ps(yp + ow * B + v, best);
+    }
+  }
+}
+
 class BlockedMaxPool : public Kernel {
  public:
   BlockedMaxPool(const WindowParams& wp, const Shape& x, int64_t block, const dnnl_memory_desc_t& in, const Shape& out)
@@ -56,34 +82,14 @@ class BlockedMaxPool : public Kernel {
     memory::dims d = to_dims(out);
     layout_ = memory::desc(d, dt::f32, block == 8 ? tag::aBcd8b : tag::aBcd16b).data;
   }
-  __attribute__((target("avx2"))) void run(KernelCtx& c) override {
+  // The parallel loop stays outside the AVX2 function: clang's OpenMP outlining does not
+  // carry a target attribute into the loop body.
+  void run(KernelCtx& c) override {
     const float* x = static_cast<const float*>(c.input(0).raw());
     float* y = static_cast<float*>(c.output(0).raw());
-    const int64_t H = wp_.in[0], W = wp_.in[1], OH = wp_.out[0], OW = wp_.out[1], B = block_;
-    const int64_t KH = wp_.kernel[0], KW = wp_.kernel[1], SH = wp_.strides[0], SW = wp_.strides[1];
+    const int64_t OH = wp_.out[0];
 #pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < planes_ * OH; r++) {
-      int64_t p = r / OH, oh = r % OH, ih0 = oh * SH - wp_.pads_begin[0];
-      int64_t h_lo = std::max<int64_t>(0, -ih0), h_hi = std::min(KH, H - ih0);
-      const float* xp = x + p * H * W * B;
-      float* yp = y + (p * OH + oh) * OW * B;
-      for (int64_t ow = 0; ow < OW; ow++) {
-        int64_t iw0 = ow * SW - wp_.pads_begin[1];
-        int64_t w_lo = std::max<int64_t>(0, -iw0), w_hi = std::min(KW, W - iw0);
-        const float* at = xp + (ih0 * W + iw0) * B;
-        for (int64_t v = 0; v < B; v += 8) {
-          if (h_lo >= h_hi || w_lo >= w_hi) {  // a window wholly in padding
-            _mm256_storeu_ps(yp + ow * B + v, _mm256_set1_ps(-FLT_MAX));
-            continue;
-          }
-          __m256 best = _mm256_loadu_ps(at + (h_lo * W + w_lo) * B + v);
-          for (int64_t kh = h_lo; kh < h_hi; kh++)
-            for (int64_t kw = kh == h_lo ? w_lo + 1 : w_lo; kw < w_hi; kw++)
-              best = _mm256_max_ps(_mm256_loadu_ps(at + (kh * W + kw) * B + v), best);
-          _mm256_storeu_ps(yp + ow * B + v, best);
-        }
-      }
-    }
+    for (int64_t r = 0; r < planes_ * OH; r++) max_pool_row(wp_, block_, r / OH, r % OH, x, y);
   }
   std::string impl() const override { return "rg:maxpool_blocked:avx2"; }
   Layout out_layout(int) const override { return layout_; }
