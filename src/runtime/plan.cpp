@@ -368,17 +368,20 @@ void Plan::plan_node(int ni) {
       while (unchecked > 0 && chain[unchecked - 1].operand && chain[unchecked - 1].operand_axis >= 0) unchecked--;
       if (st.fast && unchecked < chain.size() && impl_has(*st.fast, "gemm") && n.op_type == "Conv")
         shorten(unchecked, [](const Kernel&) { return true; });
+      auto first_of = [&](const char* op) {  // index of op's first node in the chain, or its size
+        size_t i = 0;
+        while (i < chain.size() && chain[i].node->op_type != op) i++;
+        return i;
+      };
       // PRelu fuses where the kernel runs it natively (rangeguard's Winograd); oneDNN's
       // AVX2 direct convolutions take a prelu post-op only in their reference kernel.
-      size_t before_prelu = 0;
-      while (before_prelu < chain.size() && chain[before_prelu].node->op_type != "PRelu") before_prelu++;
+      size_t before_prelu = first_of("PRelu");
       if (st.fast && before_prelu < chain.size() && impl_has(*st.fast, "ref"))
         shorten(before_prelu, [&](const Kernel& k) { return !impl_has(k, "ref"); });
       // protect's per-channel clamps stay fused only in rangeguard's Winograd, which
       // applies them in its output transform; elsewhere the standalone RangeGuard pass
       // costs less than oneDNN's binary post-ops (see passes/range_guard.cpp).
-      size_t unguarded = 0;
-      while (unguarded < chain.size() && chain[unguarded].node->op_type != "RangeGuard") unguarded++;
+      size_t unguarded = first_of("RangeGuard");
       if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino"))
         shorten(unguarded, [](const Kernel&) { return true; });
       if (!st.fast && !chain.empty()) {

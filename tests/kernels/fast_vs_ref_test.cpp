@@ -196,10 +196,11 @@ TEST_P(Seeded, SqueezeExciteMul) {
   std::vector<Tensor> inputs{random_tensor({n, c, h, h}, rng)};
   std::string where = "x " + shape_str({n, c, h, h});
   Session fast(g, {});
-  for (const auto& st : fast.plan({inputs[0].shape()}).steps()) {
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  for (const auto& st : plan.steps()) {
     if (!st.node || (st.node->op_type != "Mul" && st.node->op_type != "Add")) continue;
     ASSERT_TRUE(st.fast) << where;
-    bool blocked = !is_plain(fast.plan({inputs[0].shape()}).slots()[st.out[0]].layout);
+    bool blocked = !is_plain(plan.slots()[st.out[0]].layout);
     if (c % 16 == 0) {
       EXPECT_TRUE(blocked && st.fast->impl().find("ref") == std::string::npos) << where << " " << st.fast->impl();
     }

@@ -17,7 +17,7 @@ class ConcatKernel : public PrimKernel {
       if (shape_numel(c.in_shapes[i]) == 0) continue;  // oneDNN rejects empty parts
       srcs.push_back(arrival_desc(c, (int)i));
       inputs_.push_back((int)i);
-      plain &= is_plain(c.in_layouts[i]) && c.in_types[i] == DType::f32;
+      plain &= is_plain(c.in_layouts[i]);  // (make_concat takes f32 parts only)
     }
     // Parts in different layouts: oneDNN picks one destination layout. Plain parts give a
     // plain result: left to pick, oneDNN may order a size-1 dim differently (a ViT's class

@@ -141,25 +141,12 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   };
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
-    if (p.operand && p.node->op_type == "PRelu") {
-      if (p.operand_axis < 0) {  // one slope: a leaky ReLU
-        add_eltwise(A::eltwise_relu, p.operand->data<float>()[0], 0.f);
-        continue;
-      }
-      int onnx_rank = (int)c.out_shapes[0].size();
-      if (dst_rank < 2 || p.operand_axis - onnx_rank != channel_axis - dst_rank) return false;
-      memory::dims d(dst_rank, 1);
-      d[channel_axis] = p.operand->numel();
-      Entry e{A::undef, 0, 0, p.operand, plain_desc(Shape(d.begin(), d.end()), dt::f32)};
-      e.prelu = true;
-      list.push_back(e);
-      continue;
-    }
-    if (p.operand) {
-      bool is_max = p.lower;
-      if (p.operand_axis < 0) {  // scalar: a one-sided clip
+    if (p.operand) {  // a range check's bound (Max/Min) or PRelu's slopes
+      bool prelu = p.node->op_type == "PRelu";
+      if (p.operand_axis < 0) {  // scalar: a leaky ReLU, or a one-sided clip
         float v = p.operand->data<float>()[0];
-        add_eltwise(A::eltwise_clip_v2, is_max ? v : -FLT_MAX, is_max ? FLT_MAX : v);
+        if (prelu) add_eltwise(A::eltwise_relu, v, 0.f);
+        else add_eltwise(A::eltwise_clip_v2, p.lower ? v : -FLT_MAX, p.lower ? FLT_MAX : v);
         continue;
       }
       // Axes compared from the end: a matmul may fold batch dims into fewer.
@@ -167,7 +154,10 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
       if (dst_rank < 2 || p.operand_axis - onnx_rank != channel_axis - dst_rank) return false;
       memory::dims d(dst_rank, 1);
       d[channel_axis] = p.operand->numel();
-      list.push_back({is_max ? A::binary_max : A::binary_min, 0, 0, p.operand, plain_desc(Shape(d.begin(), d.end()), dt::f32)});
+      Entry e{prelu ? A::undef : p.lower ? A::binary_max : A::binary_min, 0, 0, p.operand,
+              plain_desc(Shape(d.begin(), d.end()), dt::f32)};
+      e.prelu = prelu;
+      list.push_back(e);
       continue;
     }
     if (p.node->op_type == "Add") {
