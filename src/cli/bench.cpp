@@ -134,7 +134,7 @@ void self_test(const BenchArgs& a, bool duration_given) {
   std::cout << fmt::format("harness      {:.0f} ns per query at {:.0f} queries/s on one thread (limit {:.0f} ns at >= {:.0f}/s): {}\n",
                            h["cost_ns_per_query"].get<double>(), h["queries_per_s"].get<double>(), h["limit_ns"].get<double>(),
                            h["min_queries_per_s"].get<double>(), h["pass"].get<bool>() ? "pass" : "FAIL");
-  std::cout << fmt::format("arrivals     {:.0f} q/s issued (1st-99th percentile query) for a {:.0f} q/s Poisson target: {:+.3f}% (limit 1%), issue delay p99 {:.2f} us: {}\n",
+  std::cout << fmt::format("arrivals     {:.0f} q/s issued (fitted, 1st-99th percentile query) for a {:.0f} q/s Poisson target: {:+.3f}% (limit 1%), issue delay p99 {:.2f} us: {}\n",
                            s["issued_qps"].get<double>(), s["target_qps"].get<double>(), s["relative_error"].get<double>() * 100,
                            s["issue_delay_us"]["p99"].get<double>(), s["pass"].get<bool>() ? "pass" : "FAIL");
   std::cout << fmt::format("histogram    worst percentile error {:.3f}% (limit 1%): {}\n",
