@@ -345,6 +345,39 @@ TEST_P(Seeded, BinaryBroadcastSoftmaxNorms) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
 }
 
+// A conv's output reaches Softmax and MatMul in its blocked layout: both must read it as
+// such (each read it as plain once, off by up to 1.0 against the reference).
+TEST_P(Seeded, SoftmaxAndMatMulAfterConv) {
+  int64_t n = pick(1, 2), c = 8 * pick(1, 3) + pick(0, 1) * pick(1, 7), h = pick(3, 9), w = pick(3, 11);
+  GraphBuilder b;
+  std::string y = b.node("Conv", {b.input("x", {n, 3, h, w}), b.constant("w", random_tensor({c, 3, 3, 3}, rng))},
+                         {{"pads", ints({1, 1, 1, 1})}});
+  b.output(b.node("Softmax", {y}, {{"axis", Attribute::of_int(pick(-4, 3))}}));
+  b.output(b.node("MatMul", {y, b.constant("q", random_tensor({w, pick(1, 9)}, rng))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, 3, h, w}, rng)};
+  std::string where = "c " + std::to_string(c);
+  auto ops = fast_ops(g, inputs);
+  EXPECT_TRUE(ran(ops, "Softmax")) << where;
+  EXPECT_TRUE(ran(ops, "MatMul")) << where;
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
+// Rows of any length (the AVX2 kernel's masked tail), with large values, -inf, +inf and NaN.
+TEST_P(Seeded, SoftmaxRows) {
+  int64_t rows = pick(1, 40), len = pick(0, 2) ? pick(1, 70) : pick(100, 1100);
+  GraphBuilder b;
+  b.output(b.node("Softmax", {b.input("x", {rows, len})}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({rows, len}, rng, -60.f, 60.f)};
+  float* x = inputs[0].data<float>();
+  const float special[] = {-INFINITY, INFINITY, NAN, -1e30f};
+  for (int i = 0; i < 4; i++) x[pick(0, (int)(rows * len) - 1)] = special[pick(0, 3)];
+  std::string where = std::to_string(rows) + "x" + std::to_string(len);
+  EXPECT_TRUE(ran(fast_ops(g, inputs), "Softmax")) << where;
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
 TEST_P(Seeded, ConcatOfConvOutputs) {
   GraphBuilder b;
   Shape x{1, pick(1, 8), 7, 7};

@@ -61,13 +61,16 @@ class MatMulKernel : public PrimKernel {
     dnnl::matmul::desc d(a_md, b_md, bias_md, dst);
     dnnl::matmul::primitive_desc pd(d, attr, engine());
     set_primitive(c, dnnl::matmul(pd), pd);
-    a_ = InputPort(a_src, pd.src_desc());
+    // An operand arriving in a conv's blocked layout is converted on the way in
+    // (make_matmul takes such an operand only with its shape unchanged).
+    auto arrival = [&](int i, const memory::desc& plain) { return is_plain(c.in_layouts[i]) ? plain : arrival_desc(c, i); };
+    a_ = InputPort(arrival(0, a_src), pd.src_desc());
     args_[DNNL_ARG_SRC] = a_.target();
     if (c.in_values[1]) {
       b_const_ = ConstPort(c.in_values[1], b_src, pd.weights_desc());
       args_[DNNL_ARG_WEIGHTS] = b_const_.mem();
     } else {
-      b_ = InputPort(b_src, pd.weights_desc());
+      b_ = InputPort(arrival(1, b_src), pd.weights_desc());
       args_[DNNL_ARG_WEIGHTS] = b_.target();
     }
     if (bias) {
@@ -124,6 +127,8 @@ std::unique_ptr<Kernel> make_matmul(const CompileCtx& c) {
   out[r - 2] = a[r - 2];
   out[r - 1] = b[r - 1];
   if (shape_numel(out) != shape_numel(c.out_shapes[0]) || shape_numel(out) == 0) return nullptr;
+  for (int i = 0; i < 2; i++)
+    if (!is_plain(c.in_layouts[i]) && (i == 0 ? a : b) != c.in_shapes[i]) return nullptr;
   // oneDNN broadcasts batch dims of the weights but not of the source.
   for (size_t i = 0; i + 2 < r; i++)
     if (a[i] != out[i]) return nullptr;
