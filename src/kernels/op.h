@@ -148,6 +148,10 @@ class Kernel {
   // True when output 0 may share input 0's buffer (same shape, type and layout): the
   // planner then aliases them where nothing reads the input afterwards.
   virtual bool may_run_in_place() const { return false; }
+  // True when output 0 holds input 0's bytes unchanged (Reshape, a Transpose that keeps
+  // the element order): the planner gives both one buffer where nothing reads the input
+  // afterwards, and run() then has nothing to do.
+  virtual bool same_bytes() const { return false; }
 };
 
 // Returns null when this configuration is not one it handles (the reference runs instead).

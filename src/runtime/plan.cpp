@@ -458,21 +458,24 @@ void Plan::allocate() {
   // In place, residual adds: a Conv+Add step whose residual is read by nobody later writes
   // its result over the residual (the sum post-op adds to what is already there), which
   // saves copying the residual into a fresh buffer.
-  // Kernels that may run in place (RangeGuard) write over their input the same way.
+  // Kernels that may run in place (RangeGuard) write over their input the same way, and
+  // a step whose output is its input's bytes (Reshape) takes the input's buffer as it is.
   std::vector<int> alias(slots_.size(), -1);
+  auto root_of = [&](int s) {
+    while (s >= 0 && alias[s] >= 0) s = alias[s];
+    return s;
+  };
   for (int i = 0; i < n_steps; i++) {
     const Step& st = steps_[i];
     if (!st.fast || st.out.empty() || st.in.empty()) continue;
     bool residual = !st.fused.empty() && st.fused.front()->op_type == "Add";
-    if (!residual && !st.fast->may_run_in_place()) continue;
+    bool view = !residual && st.fast->same_bytes();
+    if (!residual && !view && !st.fast->may_run_in_place()) continue;
     int r = residual ? st.in.back() : st.in[0], o = st.out[0];
-    if (r < 0 || o < 0 || !arena_slot(r) || !arena_slot(o) || last[r] != i || slots_[r].type != slots_[o].type ||
-        slots_[r].shape != slots_[o].shape || !same_layout(slots_[r].layout, slots_[o].layout))
+    if (r < 0 || o < 0 || !arena_slot(r) || !arena_slot(o) || last[root_of(r)] != i || slots_[r].type != slots_[o].type ||
+        !same_layout(slots_[r].layout, slots_[o].layout))
       continue;
-    auto root_of = [&](int s) {
-      while (s >= 0 && alias[s] >= 0) s = alias[s];
-      return s;
-    };
+    if (view ? shape_numel(slots_[r].shape) != shape_numel(slots_[o].shape) : slots_[r].shape != slots_[o].shape) continue;
     int root = root_of(r);
     // conv(a) + a: the residual is also what the convolution reads, and a direct kernel
     // would read values it has already overwritten.

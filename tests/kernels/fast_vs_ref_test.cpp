@@ -443,6 +443,33 @@ TEST_P(Seeded, TransposeAnyPerm) {
 
 // Slice with constant bounds and positive steps runs as a oneDNN reorder from a strided
 // view: negative and out-of-range bounds, some axes only, steps above 1.
+// Reshape and a Transpose that moves only a size-1 dim take their input's buffer where
+// nothing reads the input afterwards, and copy it where something does.
+TEST_P(Seeded, ViewsShareTheirInputsBuffer) {
+  int64_t rows = pick(1, 9), k = pick(1, 17), n = pick(1, 17);
+  bool input_read_later = pick(0, 1);
+  GraphBuilder b;
+  std::string a = b.node("MatMul", {b.input("x", {rows, k}), b.constant("w", random_tensor({k, n}, rng))});
+  std::string r = b.node("Reshape", {a, b.constant("s", Tensor::from_vector<int64_t>({3}, {1, rows, n}))});
+  std::string t = b.node("Transpose", {r}, {{"perm", ints({1, 0, 2})}});
+  std::string y = b.node("Relu", {t});
+  b.output(input_read_later ? b.node("Add", {y, b.node("Sigmoid", {a})}) : y);
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({rows, k}, rng)};
+  std::string where = "rows " + std::to_string(rows) + (input_read_later ? ", input read later" : "");
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  const Tensor& va = plan.slots()[plan.slot_of(a)].value;
+  const Tensor& vt = plan.slots()[plan.slot_of(t)].value;
+  for (const auto& st : plan.steps()) {
+    if (st.node && (st.node->op_type == "Reshape" || st.node->op_type == "Transpose")) {
+      EXPECT_TRUE(st.fast && st.fast->same_bytes()) << where;
+    }
+  }
+  EXPECT_EQ(vt.same_buffer(va), !input_read_later) << where;
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
 TEST_P(Seeded, SliceWindows) {
   int rank = pick(1, 4);
   Shape x;

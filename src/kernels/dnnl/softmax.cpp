@@ -5,7 +5,6 @@
 // holding an infinity or NaN.
 #include <immintrin.h>
 
-#include <algorithm>
 #include <cmath>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -61,23 +60,25 @@ __attribute__((target("avx2,fma"))) inline __m256 exp_nonpositive(__m256 x) {
   return _mm256_andnot_ps(under, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
-// One row of `len` contiguous values. The last len % 8 go through an 8-wide buffer padded
-// with -inf (exp gives 0 there): AMD's masked stores are microcoded and were slower than
-// the whole row. A row holding an infinity or NaN is recomputed as the reference kernel
-// does (std::exp, a double sum), so both agree on those too.
+// One row of `len` contiguous values. The last len % 8 are read with a masked load and
+// written through a stack buffer (AMD's masked stores are microcoded and slow). A row
+// holding an infinity or NaN is recomputed as the reference kernel does (std::exp, a
+// double sum), so both agree on those too.
 __attribute__((target("avx2,fma"))) void softmax_row(const float* x, float* y, int64_t len) {
+  static const int32_t kLanes[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
   const int64_t full = len / 8 * 8, rest = len - full;
+  const __m256i mask = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kLanes + 8 - rest));
+  const __m256 ninf = _mm256_set1_ps(-INFINITY);
+  const __m256 xt = _mm256_blendv_ps(ninf, _mm256_maskload_ps(x + full, mask), _mm256_castsi256_ps(mask));
   alignas(32) float tail[8];
-  std::fill(tail, tail + 8, -INFINITY);
-  std::copy(x + full, x + len, tail);
-  __m256 vmax = _mm256_load_ps(tail);
+  __m256 vmax = xt;
   for (int64_t k = 0; k < full; k += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(x + k));
   __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(vmax), _mm256_extractf128_ps(vmax, 1));
   m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
   m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
   const float mx = _mm_cvtss_f32(m4);
   const __m256 vm = _mm256_set1_ps(mx);
-  __m256 sum = exp_nonpositive(_mm256_sub_ps(_mm256_load_ps(tail), vm));
+  __m256 sum = exp_nonpositive(_mm256_sub_ps(xt, vm));  // 0 in the lanes past the row
   _mm256_store_ps(tail, sum);
   for (int64_t k = 0; k < full; k += 8) {
     __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + k), vm));
