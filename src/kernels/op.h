@@ -104,6 +104,8 @@ struct PostOp {
   const Tensor* operand = nullptr;
   int operand_axis = -1;
   bool lower = false;  // the operand is a lower bound (Max), else an upper one (Min)
+  // A Mul or Div by a constant scalar after a MatMul/Gemm: x * scale.
+  float scale = 1.f;
 };
 
 // Clip's bounds from attributes (opset < 11) or constant inputs; false when an input

@@ -39,6 +39,7 @@ int fold_constants(Graph& g, const Evaluator& eval);
 int fold_batchnorm(Graph& g);
 int recognize_activations(Graph& g);
 int recognize_range_guards(Graph& g);
+int move_scale_after_matmul(Graph& g);
 int remove_dead_nodes(Graph& g);
 
 }  // namespace rg

@@ -12,6 +12,7 @@ const std::vector<PassInfo>& pass_list() {
       {"constant_folding", "evaluate nodes whose inputs are all constant"},
       {"fold_batchnorm", "fold BatchNormalization into the preceding Conv/Gemm"},
       {"recognize_activations", "rewrite x*Sigmoid(x), Erf-GELU, x*HardSigmoid(x), Mish formulas as one node"},
+      {"move_scale_after_matmul", "apply a constant scale of a MatMul's input (attention's 1/sqrt(d)) to its output, where it fuses"},
       {"recognize_range_guards", "merge protect's range checks and out-of-range counters into one RangeGuard node per site"},
       {"remove_dead_nodes", "drop nodes whose outputs nothing uses"},
   };
@@ -28,6 +29,7 @@ int run_passes(Graph& g, const PassOptions& o) {
     else if (name == "constant_folding") n = o.eval ? fold_constants(g, o.eval) : 0;
     else if (name == "fold_batchnorm") n = fold_batchnorm(g);
     else if (name == "recognize_activations") n = recognize_activations(g);
+    else if (name == "move_scale_after_matmul") n = move_scale_after_matmul(g);
     else if (name == "recognize_range_guards") n = recognize_range_guards(g);
     else if (name == "remove_dead_nodes") n = remove_dead_nodes(g);
     if (o.verbose && n) std::fprintf(stderr, "pass %s: %d rewrites\n", p.name, n);

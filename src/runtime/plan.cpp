@@ -213,6 +213,18 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       if (lo.operand_axis < -1 || hi.operand_axis < -1) break;
       chain.push_back(lo);
       chain.push_back(hi);
+    } else if ((c.op_type == "Mul" || (c.op_type == "Div" && c.inputs[0] == cur)) && c.domain.empty() &&
+               c.inputs.size() == 2 && (head.op_type == "MatMul" || head.op_type == "Gemm")) {
+      // A constant scale (attention's 1/sqrt(d), which passes/move_scale.cpp put here).
+      int os = slot_of(c.inputs[0] == cur ? c.inputs[1] : c.inputs[0]);
+      if (os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32 || slots_[os].value.numel() != 1 ||
+          slots_[os].shape.size() > out_shape.size())
+        break;
+      float v = slots_[os].value.data<float>()[0];
+      if (c.op_type == "Div" && v == 0.f) break;
+      PostOp po{&c};
+      po.scale = c.op_type == "Div" ? 1.f / v : v;
+      chain.push_back(po);
     } else if (fusible_activation(c) && c.inputs[0] == cur) {
       PostOp po{&c};
       if (c.op_type == "Clip") {

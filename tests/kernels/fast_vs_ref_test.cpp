@@ -323,6 +323,33 @@ TEST_P(Seeded, GemmAndMatMul) {
   EXPECT_LT(fast_vs_ref(g, in), kTol);
 }
 
+// Attention scores scaled by a constant (before the MatMul, as PyTorch exports it, or
+// after), and a Gemm with a bias and a scale: the scale becomes the product's output
+// scale, also when an activation follows.
+TEST_P(Seeded, ScaledMatMulAndGemm) {
+  int64_t heads = pick(1, 4), t = pick(1, 20), d = pick(1, 33), m = pick(1, 9), n = pick(1, 17);
+  float c = 0.25f + (float)pick(0, 8);
+  GraphBuilder b;
+  auto scale = [&](const std::string& x, const std::string& name) {
+    return pick(0, 1) ? b.node("Div", {x, b.constant(name, Tensor::from_vector<float>({}, {c}))})
+                      : b.node("Mul", {b.constant(name, Tensor::from_vector<float>({1}, {1.f / c})), x});
+  };
+  std::string q = b.input("q", {heads, t, d}), k = b.input("k", {heads, d, t});
+  bool before = pick(0, 1);
+  std::string s = b.node("MatMul", {before ? scale(q, "c1") : q, k});
+  b.output(b.node("Softmax", {before ? s : scale(s, "c1")}));
+  std::string g = b.node("Gemm", {b.input("a", {m, d}), b.constant("w", random_tensor({d, n}, rng)), b.constant("bias", random_tensor({n}, rng))},
+                         {{"alpha", Attribute::of_float(0.5f + pick(0, 2))}});
+  b.output(b.node("Relu", {scale(g, "c2")}));
+  Graph graph = b.build();
+  std::vector<Tensor> inputs{random_tensor({heads, t, d}, rng), random_tensor({heads, d, t}, rng), random_tensor({m, d}, rng)};
+  auto ops = fast_ops(graph, inputs);
+  std::string where = before ? "scaled before" : "scaled after";
+  EXPECT_TRUE(ran(ops, "MatMul+Div") || ran(ops, "MatMul+Mul")) << where;
+  EXPECT_TRUE(ran(ops, "Gemm+Div+Relu") || ran(ops, "Gemm+Mul+Relu")) << where;
+  EXPECT_LT(fast_vs_ref(graph, inputs), kTol) << where;
+}
+
 TEST_P(Seeded, BinaryBroadcastSoftmaxNorms) {
   int n = pick(1, 3), c = pick(1, 16), h = pick(1, 9);
   GraphBuilder b;

@@ -76,6 +76,35 @@ TEST(Passes, FoldsBatchNormIntoGemm) {
   }
 }
 
+// Attention's q / sqrt(d) before the score MatMul moves after it (where it fuses); a
+// scaled value read elsewhere, a Linear layer's MatMul and a non-scalar scale stay put.
+TEST(Passes, MovesAScalarScaleAfterTheMatMul) {
+  std::mt19937 rng(3);
+  for (int variant = 0; variant < 5; variant++) {
+    GraphBuilder b;
+    std::string q = b.input("q", {2, 5, 4}), k = b.input("k", {2, 4, 5});
+    Tensor c = variant == 3 ? random_tensor({4}, rng) : Tensor::from_vector<float>({1}, {0.5f});
+    std::string scaled = variant == 1 ? b.node("Mul", {b.constant("c", c), q}) : b.node("Div", {q, b.constant("c", c)});
+    std::string rhs = variant == 2 ? b.constant("w", random_tensor({4, 5}, rng)) : k;
+    std::string s = b.node("MatMul", {scaled, rhs});
+    b.output(b.node("Softmax", {s}));
+    if (variant == 4) b.output(b.node("Relu", {scaled}));
+    Graph g = b.build();
+    std::vector<Tensor> in{random_tensor({2, 5, 4}, rng), random_tensor({2, 4, 5}, rng)};
+    Graph moved = g;
+    bool should_move = variant <= 1;
+    EXPECT_EQ(move_scale_after_matmul(moved), should_move ? 1 : 0) << variant;
+    if (should_move) {
+      auto producers = moved.producers();
+      const Node& scale = moved.nodes[producers.at(s)];  // the MatMul's old output name
+      EXPECT_TRUE(scale.op_type == "Div" || scale.op_type == "Mul") << variant;
+      EXPECT_EQ(moved.nodes[producers.at(scale.inputs[0])].op_type, "MatMul") << variant;
+      EXPECT_NO_THROW(moved.sort_and_validate());
+    }
+    EXPECT_LT(passes_change(g, in), 1e-6) << variant;
+  }
+}
+
 TEST(Passes, RemovesIdentityAndDropoutButKeepsOutputNames) {
   GraphBuilder b;
   std::string x = b.input("x", {3});

@@ -166,6 +166,10 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
       has_sum = true;
       continue;
     }
+    if (p.node->op_type == "Mul" || p.node->op_type == "Div") {
+      add_eltwise(A::eltwise_linear, p.scale, 0.f);
+      continue;
+    }
     std::vector<Eltwise> e;
     if (!eltwise_of(*p.node, p.clip_lo, p.clip_hi, e)) return false;
     for (const auto& x : e) add_eltwise(x.alg, x.alpha, x.beta);

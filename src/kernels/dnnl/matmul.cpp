@@ -53,6 +53,14 @@ class MatMulKernel : public PrimKernel {
     bool sum = false;
     CompileCtx rest = c;  // post-ops after a fused bias Add
     if (!rest.post_ops.empty() && rest.post_ops[0].bias) rest.post_ops.erase(rest.post_ops.begin());
+    // A constant scale right after the product (and bias) joins the output scale, which
+    // oneDNN's gemm applies as it accumulates; as an eltwise post-op it cost more than the
+    // separate Div it replaced. oneDNN scales the bias too: s * (A * B + bias).
+    while (!rest.post_ops.empty() && !rest.post_ops[0].operand &&
+           (rest.post_ops[0].node->op_type == "Mul" || rest.post_ops[0].node->op_type == "Div")) {
+      alpha *= rest.post_ops[0].scale;
+      rest.post_ops.erase(rest.post_ops.begin());
+    }
     if (!build_post_ops(rest, false, (int)out.size(), (int)out.size() - 1, po, sum, args_))
       throw dnnl::error(dnnl_unimplemented, "post-ops");
     dnnl::primitive_attr attr = base_attr(c.bf16);
