@@ -175,12 +175,13 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       chain.push_back({&c});
     } else if (c.op_type == "Add" && c.domain.empty() && chain.empty() && c.inputs.size() == 2 &&
                (head.op_type == "MatMul" || (head.op_type == "Gemm" && !head.has_input(2)))) {
-      // A constant bias along the last dim joins the matmul.
+      // A constant bias along the last dim joins the matmul (by its shape: a [C, 1, 1] or
+      // [M, 1] constant with C or M equal to N varies along another axis).
       const std::string& other = c.inputs[0] == cur ? c.inputs[1] : c.inputs[0];
       int os = slot_of(other);
       if (c.inputs[0] == c.inputs[1] || os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32 ||
-          out_shape.empty() || slots_[os].value.numel() != out_shape.back() ||
-          slots_[os].shape.size() > out_shape.size())
+          out_shape.empty() || slots_[os].value.numel() != out_shape.back() || slots_[os].shape.empty() ||
+          slots_[os].shape.back() != out_shape.back() || slots_[os].shape.size() > out_shape.size())
         break;
       PostOp po{&c};
       po.bias = &slots_[os].value;

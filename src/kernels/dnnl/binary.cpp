@@ -85,8 +85,9 @@ std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {
   }
   // A oneDNN-layout operand to broadcast must have the output's rank.
   if (!is_plain(c.in_layouts[1 - first]) && c.in_shapes[1 - first].size() != c.out_shapes[0].size()) return nullptr;
-  // Two different oneDNN layouts: the reorder-then-in-place path swaps operands.
-  if (!commutative && !is_plain(c.in_layouts[0]) && !is_plain(c.in_layouts[1]) &&
+  // A full-size second operand in another layout than the first: the reorder-then-in-place
+  // path computes second (op) first, wrong for Sub and Div (x - conv(x) gave conv(x) - x).
+  if (!commutative && !is_plain(c.in_layouts[1]) && c.in_shapes[1] == c.out_shapes[0] &&
       arrival_desc(c, 0) != arrival_desc(c, 1))
     return nullptr;
   try {

@@ -174,6 +174,14 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
     if (!eltwise_of(*p.node, p.clip_lo, p.clip_hi, e)) return false;
     for (const auto& x : e) add_eltwise(x.alg, x.alpha, x.beta);
   }
+  // oneDNN 2.6's jit kernels give a later eltwise post-op of the same algorithm the first
+  // one's alpha and beta (LeakyRelu(0.1) then Relu scaled negatives by 0.01, found by the
+  // random-graph test): such a chain is not fused.
+  for (size_t i = 0; i < list.size(); i++)
+    for (size_t j = i + 1; j < list.size(); j++)
+      if (!list[i].operand && !list[j].operand && list[i].alg == list[j].alg &&
+          (list[i].alpha != list[j].alpha || list[i].beta != list[j].beta))
+        return false;
   if (has_sum) po.append_sum(1.f);
   for (const auto& e : list) {
     if (!e.operand) {

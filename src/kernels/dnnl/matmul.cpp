@@ -39,7 +39,8 @@ class MatMulKernel : public PrimKernel {
     memory::desc bias_md;
     if (bias) {
       Shape bs(out.size(), 1);  // per output column, or Gemm's [M, N] / [1, N] / [M, 1]
-      if (bias->numel() != out.back()) {
+      // By its shape, not its count: Gemm's C [M, 1] with M == N is per row.
+      if (bias->numel() != out.back() || bias->shape().empty() || bias->shape().back() != out.back()) {
         bs = bias->shape();
         bs.insert(bs.begin(), out.size() - bs.size(), 1);
       } else {

@@ -115,9 +115,9 @@ std::unique_ptr<Kernel> make_slice(const CompileCtx& c) {
     strides[d] = in_strides[d] * sp.step[d];
     offset += sp.start[d] * in_strides[d];
   }
-  memory::desc view(to_dims(sp.out), type, strides);
-  view.data.offset0 = offset;
-  try {
+  try {  // oneDNN 2.6 rejects some strides (a step over a dim of size 3): the reference runs
+    memory::desc view(to_dims(sp.out), type, strides);
+    view.data.offset0 = offset;
     return std::make_unique<ReorderKernel>(view, plain_desc(sp.out, type));
   } catch (const dnnl::error&) {
     return nullptr;
