@@ -32,6 +32,9 @@ constexpr int64_t kMaxOutputBytes = int64_t(1) << 40;
 // element count computed without overflow. invalid_input otherwise.
 void check_output_shape(const Node& n, const Shape& s, DType t);
 
+// Output 0 = input 0's bytes (Reshape & co): copies unless both share one buffer.
+void copy_through(KernelCtx& c);
+
 // Slice's window, from its attributes (opset < 10) or constant inputs: the output shape
 // and, per input dim, the first index and the step (negative walks backwards).
 struct SliceSpec {

@@ -6,14 +6,14 @@
 #include "kernels/ref/movement.h"
 
 namespace rg {
-namespace {
 
-// Output copies for ops whose output bytes equal their input bytes.
 void copy_through(KernelCtx& c) {
   const Tensor& x = c.input(0);
   Tensor& y = c.output(0);
   if (!y.same_buffer(x) && x.nbytes()) std::memcpy(y.raw(), x.raw(), x.nbytes());
 }
+
+namespace {
 
 // ---- Shape, Size --------------------------------------------------------------------
 // Both read only the input's shape (the planner may hand them a data-less placeholder).
