@@ -297,6 +297,7 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
 
   // The fault list: replayed, or drawn from the population.
   std::map<std::string, int64_t> act_elements;
+  std::map<std::string, std::string> folded;
   bool want_acts = std::count(o.spec.targets.begin(), o.spec.targets.end(), FaultTarget::activation) > 0;
   if (want_acts && o.faults_in.empty()) {
     // One probe inference tells each layer output's size per sample.
@@ -314,8 +315,9 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
       if (t.dtype() == DType::f32 && t.rank() > 0) act_elements[v] = t.numel() / t.dim(0);
     });
     p.run({batches[0].x});
+    folded = probe.graph().folded_values;
   }
-  std::vector<FaultSite> sites = fault_sites(g0, o.spec, act_elements);
+  std::vector<FaultSite> sites = fault_sites(g0, o.spec, act_elements, folded);
   r.population = population_size(sites, o.spec);
   std::vector<Fault> faults;
   if (!o.faults_in.empty()) {

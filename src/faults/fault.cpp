@@ -73,7 +73,8 @@ void FaultSpec::validate() const {
 }
 
 std::vector<FaultSite> fault_sites(const Graph& g, const FaultSpec& spec,
-                                   const std::map<std::string, int64_t>& activation_elements) {
+                                   const std::map<std::string, int64_t>& activation_elements,
+                                   const std::map<std::string, std::string>& folded) {
   static const std::set<std::string> kLayers = {"Conv", "ConvTranspose", "Gemm", "MatMul"};
   std::regex re;
   try {
@@ -95,9 +96,10 @@ std::vector<FaultSite> fault_sites(const Graph& g, const FaultSpec& spec,
           out.push_back({t, n.inputs[i], n.name, n.op_type, w->numel()});
         }
       } else if (!n.outputs.empty()) {
-        auto it = activation_elements.find(n.outputs[0]);
-        if (it != activation_elements.end() && it->second > 0)
-          out.push_back({t, n.outputs[0], n.name, n.op_type, it->second});
+        std::string v = n.outputs[0];
+        for (auto f = folded.find(v); f != folded.end(); f = folded.find(v)) v = f->second;
+        auto it = activation_elements.find(v);
+        if (it != activation_elements.end() && it->second > 0) out.push_back({t, v, n.name, n.op_type, it->second});
       }
     }
   }

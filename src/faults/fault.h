@@ -53,9 +53,12 @@ struct FaultSpec {
 std::vector<int> parse_bits(const std::string& s);
 
 // Every site of the spec in `g` (the model as loaded, before graph passes). Activation
-// sites need `activation_elements`: value name -> elements per sample.
+// sites need `activation_elements`: value name -> elements per sample. A layer whose
+// output the passes folded away (`folded`, Graph::folded_values: Conv -> BatchNorm) has
+// its site on the value it writes in the compiled model (the BN's output).
 std::vector<FaultSite> fault_sites(const Graph& g, const FaultSpec& spec,
-                                   const std::map<std::string, int64_t>& activation_elements);
+                                   const std::map<std::string, int64_t>& activation_elements,
+                                   const std::map<std::string, std::string>& folded = {});
 
 // `n` faults drawn uniformly over the population (every element x every allowed bit
 // combination), from `seed` alone: the same list on any machine and thread count.

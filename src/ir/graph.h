@@ -86,6 +86,9 @@ struct Graph {
   std::vector<ValueInfo> outputs;
   std::map<std::string, ValueInfo> value_info;
   std::map<std::string, DerivedWeight> derived_weights;  // by the derived initializer's name
+  // A layer output a pass folded away -> the value its layer writes now (Conv -> BN: the
+  // conv's output -> the BN's), so an activation fault lands where the runtime writes.
+  std::map<std::string, std::string> folded_values;
 
   // Model-level fields, kept so export round-trips them.
   std::map<std::string, int64_t> opsets;  // domain ("" = ai.onnx) -> version

@@ -37,6 +37,7 @@ int run_passes(Graph& g, const PassOptions& o);
 int remove_identity(Graph& g);
 int fold_constants(Graph& g, const Evaluator& eval);
 int fold_batchnorm(Graph& g);
+int fold_scale_shift(Graph& g);
 int recognize_activations(Graph& g);
 int recognize_range_guards(Graph& g);
 int move_scale_after_matmul(Graph& g);

@@ -5,13 +5,16 @@
 namespace rg {
 
 // Order matters: constants must be folded before BN folding can see Conv weights that an
-// exporter emitted as Constant nodes, and dead-node removal cleans up after both.
+// exporter emitted as Constant nodes; activation formulas are recognised before a scale or
+// shift folds away a piece of one (Clip(x + 3, 0, 6) / 6 after a Conv); dead-node removal
+// cleans up after all of them.
 const std::vector<PassInfo>& pass_list() {
   static const std::vector<PassInfo> kList = {
       {"remove_identity", "drop Identity and inference-mode Dropout nodes"},
       {"constant_folding", "evaluate nodes whose inputs are all constant"},
       {"fold_batchnorm", "fold BatchNormalization into the preceding Conv/Gemm"},
       {"recognize_activations", "rewrite x*Sigmoid(x), Erf-GELU, x*HardSigmoid(x), Mish formulas as one node"},
+      {"fold_scale_shift", "fold a constant per-channel or scalar Mul/Add/Sub/Div after a Conv/Gemm into its weights and bias"},
       {"move_scale_after_matmul", "apply a constant scale of a MatMul's input (attention's 1/sqrt(d)) to its output, where it fuses"},
       {"recognize_range_guards", "merge protect's range checks and out-of-range counters into one RangeGuard node per site"},
       {"remove_dead_nodes", "drop nodes whose outputs nothing uses"},
@@ -28,6 +31,7 @@ int run_passes(Graph& g, const PassOptions& o) {
     if (name == "remove_identity") n = remove_identity(g);
     else if (name == "constant_folding") n = o.eval ? fold_constants(g, o.eval) : 0;
     else if (name == "fold_batchnorm") n = fold_batchnorm(g);
+    else if (name == "fold_scale_shift") n = fold_scale_shift(g);
     else if (name == "recognize_activations") n = recognize_activations(g);
     else if (name == "move_scale_after_matmul") n = move_scale_after_matmul(g);
     else if (name == "recognize_range_guards") n = recognize_range_guards(g);

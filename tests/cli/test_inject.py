@@ -242,6 +242,27 @@ class InjectTest(CleanErrors):
         whole = self.campaign(os.path.join(ZOO, "lenet_relu.onnx"), "--faults-in", self.path("act.jsonl"), "--resume-mb", 0)
         self.assertEqual(j["original"]["counts"], whole["original"]["counts"])
 
+    def test_activation_sites_cover_layers_followed_by_batchnorm(self):
+        # resnet_swish's convolutions are each followed by a BatchNormalization that the
+        # runtime folds into them: their sites sit on the value the fused layer writes (the
+        # BN's output). Every Conv/Gemm output must count, 32 bits per element, as shape
+        # inference on the file gives them (these layers once dropped out: population 320).
+        model = os.path.join(ZOO, "resnet_swish.onnx")
+        m = onnx.shape_inference.infer_shapes(onnx.load(model))
+        dims = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+                for v in list(m.graph.value_info) + list(m.graph.output)}
+        layers = [n for n in m.graph.node if n.op_type in ("Conv", "Gemm")]
+        self.assertTrue(any(n.op_type == "BatchNormalization" for n in m.graph.node))
+        elements = sum(int(np.prod(dims[n.output[0]][1:])) for n in layers)
+        j = self.campaign(model, "--target", "activations", "--trials", 40, "--faults-out", self.path("bn.jsonl"))
+        self.assertEqual(j["population"], 32 * elements)
+        producers = {o: n.op_type for n in m.graph.node for o in n.output}
+        with open(self.path("bn.jsonl")) as f:
+            written = {producers[json.loads(l)["tensor"]] for l in f}
+        self.assertIn("BatchNormalization", written)
+        again = self.campaign(model, "--faults-in", self.path("bn.jsonl"), "--resume-mb", 0)
+        self.assertEqual(j["original"]["counts"], again["original"]["counts"])
+
     # --- bad input --------------------------------------------------------------------------
     def test_bad_input(self):
         model = os.path.join(ZOO, "lenet_relu.onnx")

@@ -76,6 +76,83 @@ TEST(Passes, FoldsBatchNormIntoGemm) {
   }
 }
 
+// A decomposed BatchNorm (Mul then Add), a scalar Sub, a per-channel Div and a reversed
+// Sub (c - y) after a Conv all fold into its weights and bias; a weight changed in place
+// afterwards (fault injection) is re-derived through every fold at once.
+TEST(Passes, FoldsConstantScaleAndShiftIntoConv) {
+  std::mt19937 rng(6);
+  for (int variant = 0; variant < 4; variant++) {
+    GraphBuilder b;
+    std::string x = b.input("x", {2, 3, 8, 8});
+    std::string y = b.node("Conv", {x, b.constant("w", random_tensor({4, 3, 3, 3}, rng))});
+    if (variant == 3)
+      y = b.node("BatchNormalization", {y, b.constant("g", random_tensor({4}, rng, 0.5f, 1.5f)), b.constant("be", random_tensor({4}, rng)),
+                                        b.constant("mu", random_tensor({4}, rng)), b.constant("var", random_tensor({4}, rng, 0.5f, 2.f))});
+    y = b.node("Mul", {b.constant("s", random_tensor(variant == 1 ? Shape{1} : Shape{4, 1, 1}, rng, 0.5f, 2.f)), y});
+    y = b.node("Add", {y, b.constant("t", random_tensor(variant == 2 ? Shape{} : Shape{1, 4, 1, 1}, rng))});
+    y = b.node("Sub", {y, b.constant("u", Tensor::scalar(0.25f))});
+    y = b.node("Div", {y, b.constant("v", random_tensor({4, 1, 1}, rng, 0.5f, 2.f))});
+    y = b.node("Sub", {b.constant("r", random_tensor({4, 1, 1}, rng)), y});
+    b.output(b.node("Relu", {y}));
+    Graph g = b.build();
+    Graph f = g;
+    EXPECT_EQ(fold_batchnorm(f) + fold_scale_shift(f), variant == 3 ? 6 : 5) << variant;
+    EXPECT_EQ(count(f, "Mul") + count(f, "Add") + count(f, "Sub") + count(f, "Div"), 0) << variant;
+    ASSERT_EQ(f.derived_weights.size(), 1u) << variant;
+    EXPECT_EQ(f.derived_weights.begin()->second.source, "w") << variant;
+    std::vector<Tensor> in{random_tensor({2, 3, 8, 8}, rng)};
+    EXPECT_LT(passes_change(g, in), 1e-5) << variant;
+
+    Graph changed = g;
+    for (auto& kv : changed.initializers) kv.second = kv.second.clone();
+    changed.initializers.at("w").data<float>()[7] = 3.f;
+    SessionOptions ref;
+    ref.fast_kernels = false;
+    Session folded(g, ref);
+    folded.set_weight_element("w", 7, 3.f);
+    for (const auto& p : pass_list()) ref.disabled_passes.insert(p.name);
+    EXPECT_LT(max_rel_diff(folded.run(in)[0], Session(changed, ref).run(in)[0]), 1e-5) << variant;
+  }
+}
+
+// What must not fold: a constant that varies along a spatial axis, a computed operand, a
+// Conv output that something else reads too, a constant divided by the output, a
+// constant that adds a dimension.
+TEST(Passes, KeepsScaleAndShiftThatAreNotPerChannel) {
+  std::mt19937 rng(7);
+  for (int variant = 0; variant < 5; variant++) {
+    GraphBuilder b;
+    std::string x = b.input("x", {1, 3, 8, 8});
+    std::string c = b.node("Conv", {x, b.constant("w", random_tensor({4, 3, 3, 3}, rng))});
+    std::string y;
+    if (variant == 0) y = b.node("Mul", {c, b.constant("k", random_tensor({1, 1, 1, 6}, rng))});
+    if (variant == 1) y = b.node("Add", {c, b.input("k", {1, 4, 1, 1})});
+    if (variant == 2) y = b.node("Add", {c, b.node("Relu", {c})});
+    if (variant == 3) y = b.node("Div", {b.constant("k", Tensor::scalar(2.f)), c});
+    if (variant == 4) y = b.node("Mul", {c, b.constant("k", random_tensor({1, 1, 4, 1, 1}, rng))});
+    b.output(y);
+    Graph g = b.build();
+    EXPECT_EQ(fold_scale_shift(g), 0) << variant;
+  }
+}
+
+TEST(Passes, FoldsScaleAndShiftIntoGemm) {
+  std::mt19937 rng(8);
+  for (int trans_b = 0; trans_b <= 1; trans_b++) {
+    GraphBuilder b;
+    std::string x = b.input("x", {5, 6});
+    std::string y = b.node("Gemm", {x, b.constant("w", random_tensor(trans_b ? Shape{4, 6} : Shape{6, 4}, rng)),
+                                    b.constant("c", random_tensor({4}, rng))},
+                           {{"transB", Attribute::of_int(trans_b)}, {"beta", Attribute::of_float(0.5f)}});
+    y = b.node("Mul", {y, b.constant("s", random_tensor({4}, rng))});
+    b.output(b.node("Add", {b.constant("t", random_tensor({1, 4}, rng)), y}));
+    Graph g = b.build();
+    Graph f = g;
+    EXPECT_EQ(fold_scale_shift(f), 2) << trans_b;
+    EXPECT_LT(passes_change(g, {random_tensor({5, 6}, rng)}), 1e-5) << trans_b;
+  }
+}
+
 // Attention's q / sqrt(d) before the score MatMul moves after it (where it fuses); a
 // scaled value read elsewhere, a Linear layer's MatMul and a non-scalar scale stay put.
 TEST(Passes, MovesAScalarScaleAfterTheMatMul) {

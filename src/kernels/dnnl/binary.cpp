@@ -9,6 +9,10 @@
 // The broadcast operand may be blocked too: a squeeze-excite scale [N, C, 1, 1] from a
 // 1x1 conv arrives in nChw8c, and oneDNN's jit takes it so; refusing it sent each SE Mul
 // through two reorders and the reference kernel (efficientnet_b0 1.18x slower).
+// oneDNN's jit broadcasts into a blocked first operand only from a second operand blocked
+// the same way, so a plain per-channel or scalar second operand (Conv -> Mul(x, 0.5),
+// a per-channel Add after a fused Relu) is reordered into that layout: once when it is a
+// constant, else per run (C values). Left plain, the pair ran oneDNN's reference kernel.
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/ops.h"
 
@@ -16,6 +20,18 @@ namespace rg {
 namespace {
 
 using namespace dnnl_util;
+
+// The first operand's channel blocking for a second operand of shape `b` that broadcasts
+// per channel or as a scalar over `out`; an empty desc when that does not apply.
+memory::desc blocked_like(const memory::desc& first, const Shape& b, const Shape& out) {
+  int64_t block = channel_block(first.data);
+  if ((block != 8 && block != 16) || b == out || b.size() < 3 || b.size() > 5) return {};
+  for (size_t d = 0; d < b.size(); d++)
+    if (b[d] != 1 && !(d == 1 && b[d] == out[1]) && !(d == 0 && b[d] == out[0])) return {};
+  static const tag k8[] = {tag::aBc8b, tag::aBcd8b, tag::aBcde8b};
+  static const tag k16[] = {tag::aBc16b, tag::aBcd16b, tag::aBcde16b};
+  return memory::desc(to_dims(b), dt::f32, (block == 8 ? k8 : k16)[b.size() - 3]);
+}
 
 class BinaryKernel : public PrimKernel {
  public:
@@ -28,6 +44,15 @@ class BinaryKernel : public PrimKernel {
       Shape b = c.in_shapes[second];  // right-aligned broadcast: pad leading dims with 1
       b.insert(b.begin(), out.size() - b.size(), 1);
       s1 = plain_desc(b, dt::f32);
+      memory::desc blocked = blocked_like(s0, b, out);
+      if (!blocked.is_zero()) {
+        if (c.in_values[second]) {
+          const_second_ = ConstPort(c.in_values[second], s1, blocked);
+        } else {
+          second_port_ = InputPort(s1, blocked);
+        }
+        s1 = blocked;
+      }
     } else if (c.in_shapes[second] != out) {  // a blocked per-channel operand (channels padded)
       s1 = arrival_desc(c, second);
     } else if (memory::desc from = arrival_desc(c, second); from == s0) {
@@ -58,9 +83,15 @@ class BinaryKernel : public PrimKernel {
       src1_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
     } else {
       src0_.set_data_handle(const_cast<void*>(c.input(first_).raw()));
-      src1_.set_data_handle(const_cast<void*>(c.input(1 - first_).raw()));
+      void* second = const_cast<void*>(c.input(1 - first_).raw());
+      if (const_second_.mem()) second = const_second_.mem().get_data_handle();
+      else if (second_port_.target()) second = second_port_.bind(second).get_data_handle();
+      src1_.set_data_handle(second);
     }
     execute();
+  }
+  void refresh_constants() override {
+    if (const_second_.mem()) const_second_.refresh();
   }
 
  private:
@@ -68,6 +99,8 @@ class BinaryKernel : public PrimKernel {
   memory src0_, src1_, dst_;
   dnnl::reorder pre_;  // set when the operands' layouts differ
   memory pre_from_, pre_to_;
+  ConstPort const_second_;  // a plain constant second operand, in the first's blocking
+  InputPort second_port_;   // the same for a computed one
 };
 
 std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {
@@ -91,7 +124,12 @@ std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {
       arrival_desc(c, 0) != arrival_desc(c, 1))
     return nullptr;
   try {
-    return std::make_unique<BinaryKernel>(c, alg, first);
+    auto k = std::make_unique<BinaryKernel>(c, alg, first);
+    // oneDNN's reference binary computes every element's offset in each layout: 170 ms
+    // for a Mul on [1, 32, 112, 112] (nChw8c) where rangeguard's, after reorders, takes
+    // under 1 ms. Left to ours.
+    if (k->impl().find(":ref") != std::string::npos) return nullptr;
+    return k;
   } catch (const dnnl::error&) {
     return nullptr;
   }
