@@ -59,20 +59,29 @@ TEST(Passes, KeepsBatchNormWhenConvOutputIsAlsoUsed) {
   EXPECT_EQ(fold_batchnorm(g), 0);
 }
 
-TEST(Passes, FoldsBatchNormIntoGemm) {
+// A BatchNormalization, or a Mul then an Add by constants, after a Gemm (either weight
+// layout, a scaled bias) folds into it.
+TEST(Passes, FoldsBatchNormAndScaleShiftIntoGemm) {
   std::mt19937 rng(3);
-  for (int trans_b = 0; trans_b <= 1; trans_b++) {
+  for (int variant = 0; variant < 4; variant++) {
+    bool trans_b = variant % 2, bn = variant < 2;
     GraphBuilder b;
     std::string x = b.input("x", {5, 6});
     std::string y = b.node("Gemm", {x, b.constant("w", random_tensor(trans_b ? Shape{4, 6} : Shape{6, 4}, rng)),
                                     b.constant("c", random_tensor({4}, rng))},
                            {{"transB", Attribute::of_int(trans_b)}, {"beta", Attribute::of_float(0.5f)}});
-    b.output(b.node("BatchNormalization", {y, b.constant("g", random_tensor({4}, rng)), b.constant("be", random_tensor({4}, rng)),
-                                           b.constant("mu", random_tensor({4}, rng)), b.constant("var", random_tensor({4}, rng, 0.5f, 2.f))}));
+    if (bn) {
+      y = b.node("BatchNormalization", {y, b.constant("g", random_tensor({4}, rng)), b.constant("be", random_tensor({4}, rng)),
+                                        b.constant("mu", random_tensor({4}, rng)), b.constant("var", random_tensor({4}, rng, 0.5f, 2.f))});
+    } else {
+      y = b.node("Mul", {y, b.constant("s", random_tensor({4}, rng))});
+      y = b.node("Add", {b.constant("t", random_tensor({1, 4}, rng)), y});
+    }
+    b.output(y);
     Graph g = b.build();
     Graph f = g;
-    EXPECT_EQ(fold_batchnorm(f), 1);
-    EXPECT_LT(passes_change(g, {random_tensor({5, 6}, rng)}), 1e-5);
+    EXPECT_EQ(bn ? fold_batchnorm(f) : fold_scale_shift(f), bn ? 1 : 2) << variant;
+    EXPECT_LT(passes_change(g, {random_tensor({5, 6}, rng)}), 1e-5) << variant;
   }
 }
 
@@ -133,23 +142,6 @@ TEST(Passes, KeepsScaleAndShiftThatAreNotPerChannel) {
     b.output(y);
     Graph g = b.build();
     EXPECT_EQ(fold_scale_shift(g), 0) << variant;
-  }
-}
-
-TEST(Passes, FoldsScaleAndShiftIntoGemm) {
-  std::mt19937 rng(8);
-  for (int trans_b = 0; trans_b <= 1; trans_b++) {
-    GraphBuilder b;
-    std::string x = b.input("x", {5, 6});
-    std::string y = b.node("Gemm", {x, b.constant("w", random_tensor(trans_b ? Shape{4, 6} : Shape{6, 4}, rng)),
-                                    b.constant("c", random_tensor({4}, rng))},
-                           {{"transB", Attribute::of_int(trans_b)}, {"beta", Attribute::of_float(0.5f)}});
-    y = b.node("Mul", {y, b.constant("s", random_tensor({4}, rng))});
-    b.output(b.node("Add", {b.constant("t", random_tensor({1, 4}, rng)), y}));
-    Graph g = b.build();
-    Graph f = g;
-    EXPECT_EQ(fold_scale_shift(f), 2) << trans_b;
-    EXPECT_LT(passes_change(g, {random_tensor({5, 6}, rng)}), 1e-5) << trans_b;
   }
 }
 
