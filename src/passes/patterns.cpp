@@ -208,14 +208,18 @@ const std::map<std::string, std::string>& single_op_kinds() {
 
 }  // namespace
 
+const Tensor* constant_tensor(const Graph& g, const std::string& value) {
+  if (const Tensor* t = g.initializer(value)) return t;
+  for (const auto& n : g.nodes)
+    if (n.op_type == "Constant" && !n.outputs.empty() && n.outputs[0] == value) return n.attr_t("value");
+  return nullptr;
+}
+
 std::optional<float> scalar_constant(const Graph& g, const std::string& value) {
-  if (const Tensor* t = g.initializer(value)) return tensor_scalar(*t);
-  for (const auto& n : g.nodes) {
-    if (n.op_type != "Constant" || n.outputs.empty() || n.outputs[0] != value) continue;
-    if (const Tensor* t = n.attr_t("value")) return tensor_scalar(*t);
-    if (n.has_attr("value_float")) return n.attr_f("value_float", 0);
-    return std::nullopt;
-  }
+  if (const Tensor* t = constant_tensor(g, value)) return tensor_scalar(*t);
+  for (const auto& n : g.nodes)
+    if (n.op_type == "Constant" && !n.outputs.empty() && n.outputs[0] == value && n.has_attr("value_float"))
+      return n.attr_f("value_float", 0);
   return std::nullopt;
 }
 

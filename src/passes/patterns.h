@@ -29,6 +29,9 @@ struct ActivationMatch {
 // Sigmoid inside a Swish) are not reported on their own.
 std::vector<ActivationMatch> find_activations(const Graph& g);
 
+// The tensor of an initializer or of a Constant node's `value`; null for anything else.
+const Tensor* constant_tensor(const Graph& g, const std::string& value);
+
 // The value of a scalar (single-element float) constant: an initializer or a Constant node.
 std::optional<float> scalar_constant(const Graph& g, const std::string& value);
 

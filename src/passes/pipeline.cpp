@@ -10,7 +10,7 @@ namespace rg {
 // cleans up after all of them.
 const std::vector<PassInfo>& pass_list() {
   static const std::vector<PassInfo> kList = {
-      {"remove_identity", "drop Identity and inference-mode Dropout nodes"},
+      {"remove_identity", "drop Identity, inference-mode Dropout and Pad-by-zero nodes"},
       {"constant_folding", "evaluate nodes whose inputs are all constant"},
       {"fold_batchnorm", "fold BatchNormalization into the preceding Conv/Gemm"},
       {"recognize_activations", "rewrite x*Sigmoid(x), Erf-GELU, x*HardSigmoid(x), Mish formulas as one node"},

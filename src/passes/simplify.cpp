@@ -1,7 +1,8 @@
-// Structural clean-ups: Identity/Dropout removal and dead-node elimination.
+// Structural clean-ups: Identity/Dropout (and zero Pad) removal and dead-node elimination.
 #include <unordered_set>
 
 #include "passes/passes.h"
+#include "passes/patterns.h"
 
 namespace rg {
 
@@ -11,12 +12,30 @@ static void rename_uses(Graph& g, const std::string& from, const std::string& to
       if (in == from) in = to;
 }
 
+// A Pad that adds nothing: torch's exporter writes one before every AveragePool of a
+// DenseNet transition. Left in, it copied the tensor into plain layout and sent the pool
+// to oneDNN's slowest kernel.
+static bool zero_pad(const Graph& g, const Node& n) {
+  if (n.op_type != "Pad") return false;
+  std::vector<int64_t> pads;
+  if (n.has_attr("pads")) {  // opset < 11
+    pads = n.attr_ints("pads");
+  } else {
+    const Tensor* t = n.inputs.size() > 1 ? constant_tensor(g, n.inputs[1]) : nullptr;
+    if (!t || t->dtype() != DType::i64) return false;
+    pads = t->to_int64s();
+  }
+  for (int64_t p : pads)
+    if (p != 0) return false;
+  return true;
+}
+
 int remove_identity(Graph& g) {
   int changes = 0;
   auto producers = g.producers();
   for (size_t i = 0; i < g.nodes.size();) {
     Node& n = g.nodes[i];
-    bool passthrough = n.domain.empty() && (n.op_type == "Identity" ||
+    bool passthrough = n.domain.empty() && (n.op_type == "Identity" || zero_pad(g, n) ||
         (n.op_type == "Dropout" && !n.has_input(2) && (n.outputs.size() < 2 || n.outputs[1].empty())));
     if (!passthrough || n.inputs.empty() || n.inputs[0].empty()) {
       i++;

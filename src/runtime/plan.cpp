@@ -15,8 +15,8 @@ namespace {
 // Operators whose fast kernel can absorb following activations (and, for Conv, a
 // residual Add) as oneDNN post-ops.
 bool fusion_head(const Node& n) {
-  return n.domain.empty() &&
-         (n.op_type == "Conv" || n.op_type == "ConvTranspose" || n.op_type == "Gemm" || n.op_type == "MatMul");
+  return n.domain.empty() && (n.op_type == "Conv" || n.op_type == "ConvTranspose" || n.op_type == "Gemm" ||
+                              n.op_type == "MatMul" || n.op_type == "BatchNormalization");
 }
 
 bool fusible_activation(const Node& n) {
@@ -242,6 +242,9 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
     }
     cur = c.outputs[0];
   }
+  // A batch normalization takes a Relu and nothing else (the rest runs as its own steps).
+  if (head.op_type == "BatchNormalization")
+    chain.resize(!chain.empty() && chain[0].node->op_type == "Relu" ? 1 : 0);
   return chain;
 }
 

@@ -474,6 +474,45 @@ TEST_P(Seeded, ConcatOfConvOutputs) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
 }
 
+// A DenseNet block: BatchNormalization -> Relu after a Concat of conv outputs. Parts of
+// whole channel blocks (multiples of 16 channels: a block on any ISA) are joined by
+// rangeguard's copy of contiguous runs, any batch; a part of a partial block sends the
+// Concat to oneDNN. The Relu runs inside the batch normalization.
+TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
+  int64_t n = pick(1, 3), h = pick(3, 9), c = 0;
+  bool whole = pick(0, 2) > 0;
+  GraphBuilder b;
+  std::string in = b.input("x", {n, 4, h, h});
+  std::vector<std::string> parts;
+  for (int i = 0, k = pick(2, 5); i < k; i++) {
+    int64_t m = whole || i ? 16 * pick(1, 3) : pick(1, 15);
+    c += m;
+    parts.push_back(b.node("Conv", {in, b.constant("w" + std::to_string(i), random_tensor({m, 4, 3, 3}, rng))},
+                           {{"pads", ints({1, 1, 1, 1})}}));
+  }
+  std::string cat = b.node("Concat", parts, {{"axis", Attribute::of_int(1)}});
+  std::string bn = b.node("BatchNormalization", {cat, b.constant("g", random_tensor({c}, rng)), b.constant("be", random_tensor({c}, rng)),
+                                                 b.constant("mu", random_tensor({c}, rng)), b.constant("var", random_tensor({c}, rng, 0.5f, 2.f))});
+  b.output(b.node("Conv", {b.node("Relu", {bn}), b.constant("wout", random_tensor({8, c, 1, 1}, rng))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, 4, h, h}, rng)};
+  std::string where = "n " + std::to_string(n) + " c " + std::to_string(c) + (whole ? " whole blocks" : " partial block");
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  for (const auto& st : plan.steps()) {
+    if (!st.node) continue;
+    if (st.node->op_type == "BatchNormalization") {
+      ASSERT_TRUE(st.fast) << where;
+      EXPECT_TRUE(st.fused.size() == 1 && st.fused[0]->op_type == "Relu") << where;
+    }
+    if (st.node->op_type == "Concat" && whole) {
+      ASSERT_TRUE(st.fast) << where;
+      EXPECT_EQ(st.fast->impl(), "rg:concat_runs") << where;
+    }
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
 // A ViT's token sequence: the class token [N, 1, D] joins the patches, then the position
 // embedding [1, T, D] is added. The plain parts must give a plain result: in another
 // order of dims (oneDNN's free pick for the size-1 dim) the Add ran oneDNN's reference

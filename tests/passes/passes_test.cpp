@@ -188,6 +188,31 @@ TEST(Passes, RemovesIdentityAndDropoutButKeepsOutputNames) {
   EXPECT_EQ(g.nodes.back().outputs[0], out);  // the Neg now produces the output name
 }
 
+// torch's exporter writes Pad(x, zeros) before a DenseNet transition's AveragePool.
+TEST(Passes, RemovesPadByZeroOnly) {
+  auto zeros = [] { return Tensor::from_vector<int64_t>({8}, std::vector<int64_t>(8, 0)); };
+  GraphBuilder b;
+  std::string x = b.input("x", {1, 2, 3, 3});
+  std::string p1 = b.node("Pad", {x, b.constant("z", zeros())});
+  std::string zc = b.node("Constant", {}, {{"value", Attribute::of_tensor(zeros())}});
+  std::string p2 = b.node("Pad", {b.node("Relu", {p1}), zc}, {{"mode", Attribute::of_string("edge")}});
+  std::string p3 = b.node("Pad", {p2, b.constant("one", Tensor::from_vector<int64_t>({8}, {0, 0, 1, 0, 0, 0, 0, 1}))});
+  std::string p4 = b.node("Pad", {p3, b.input("computed", {8}, DType::i64)});
+  b.output(p4);
+  Graph g = b.build();
+  std::mt19937 rng(5);
+  EXPECT_EQ(passes_change(g, {random_tensor({1, 2, 3, 3}, rng), zeros()}), 0.0);
+  EXPECT_EQ(remove_identity(g), 2);
+  EXPECT_EQ(count(g, "Pad"), 2);  // padding by one, and by pads known only at run time
+  GraphBuilder old(10);           // before opset 11 the pads are an attribute
+  std::string y = old.node("Pad", {old.input("x", {2, 3})}, {{"pads", Attribute::of_ints({0, 0, 0, 0})}});
+  old.output(old.node("Relu", {y}));
+  Graph g10 = old.build();
+  EXPECT_EQ(passes_change(g10, {random_tensor({2, 3}, rng)}), 0.0);
+  EXPECT_EQ(remove_identity(g10), 1);
+  EXPECT_EQ(count(g10, "Pad"), 0);
+}
+
 TEST(Passes, FoldsConstantsAndShapeChainsAtPlanTime) {
   // Reshape(x, Concat(Gather(Shape(x), 0), [-1])): the exporter's flatten idiom.
   GraphBuilder b(11);  // Unsqueeze takes axes as an attribute before opset 13

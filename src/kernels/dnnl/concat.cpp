@@ -1,5 +1,10 @@
 // oneDNN concat of parts in oneDNN layouts (conv outputs in a DenseNet or Inception
 // block): the result stays in one, so the block needs no conversions.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/ops.h"
 
@@ -8,16 +13,116 @@ namespace {
 
 using namespace dnnl_util;
 
+// Where a part's layout keeps everything from the concat axis inward in one contiguous
+// run per outer index (the dims before the axis), with the axis outermost in that run,
+// the concat is one memcpy per part and outer index: nChw8c/16c parts joined along
+// channels, as in every DenseNet and Inception block. oneDNN 2.6's "simple" concat moved
+// those at 0.7 GB/s on AVX2 (densenet121: 15% of its time), a tenth of memcpy's speed.
+// Returns the run's length in elements, or 0 when the layout is not like that. Parts and
+// destination must also agree inward of the axis: `same_inside` checks it.
+int64_t run_length(const memory::desc& md, int axis) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0) return 0;
+  const auto& bd = d.format_desc.blocking;
+  int64_t numel = 1, outer = 1, axis_block = 1;
+  for (int i = 0; i < d.ndims; i++) {
+    if (d.padded_dims[i] != d.dims[i] || d.padded_offsets[i] != 0) return 0;
+    numel *= d.dims[i];
+    if (i < axis) outer *= d.dims[i];
+  }
+  for (int k = 0; k < bd.inner_nblks; k++) {
+    if (bd.inner_idxs[k] < axis) return 0;
+    if (bd.inner_idxs[k] == axis) axis_block *= bd.inner_blks[k];
+  }
+  if (numel == 0 || md.get_size() != (size_t)numel * dnnl_data_type_size(d.data_type)) return 0;
+  const int64_t run = numel / outer;
+  int64_t expect = run;  // stride of dim i < axis, walking outward
+  for (int i = axis - 1; i >= 0; i--) {
+    if (d.dims[i] > 1 && bd.strides[i] != expect) return 0;
+    expect *= d.dims[i];
+  }
+  const int64_t axis_outer = d.dims[axis] / axis_block;
+  if (axis_outer > 1 && bd.strides[axis] * axis_outer != run) return 0;
+  return run;
+}
+
+bool same_inside(const memory::desc& a, const memory::desc& b, int axis) {
+  const dnnl_memory_desc_t &x = a.data, &y = b.data;
+  const auto &bx = x.format_desc.blocking, &by = y.format_desc.blocking;
+  if (x.data_type != y.data_type || x.ndims != y.ndims || bx.inner_nblks != by.inner_nblks) return false;
+  for (int k = 0; k < bx.inner_nblks; k++)
+    if (bx.inner_blks[k] != by.inner_blks[k] || bx.inner_idxs[k] != by.inner_idxs[k]) return false;
+  for (int j = axis + 1; j < x.ndims; j++)
+    if (x.dims[j] != y.dims[j] || (x.dims[j] > 1 && bx.strides[j] != by.strides[j])) return false;
+  return true;
+}
+
+class RunConcat : public Kernel {
+ public:
+  struct Piece {
+    size_t dst, bytes, src;
+    int part;
+  };
+  RunConcat(std::vector<int> inputs, std::vector<Piece> pieces, size_t total, Layout layout)
+      : inputs_(std::move(inputs)), pieces_(std::move(pieces)), total_(total), layout_(layout),
+        src_(inputs_.size()) {}
+  void run(KernelCtx& c) override {
+    for (size_t k = 0; k < inputs_.size(); k++) src_[k] = static_cast<const char*>(c.input(inputs_[k]).raw());
+    char* dst = static_cast<char*>(c.output(0).raw());
+    // Each thread copies an equal share of the destination's bytes, whatever the parts.
+#pragma omp parallel if (total_ >= (1 << 16))
+    {
+      const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
+      const size_t lo = total_ * t / nt, hi = total_ * (t + 1) / nt;
+      for (const Piece& p : pieces_) {
+        size_t a = std::max(lo, p.dst), b = std::min(hi, p.dst + p.bytes);
+        if (a < b) std::memcpy(dst + a, src_[p.part] + p.src + (a - p.dst), b - a);
+      }
+    }
+  }
+  std::string impl() const override { return "rg:concat_runs"; }
+  Layout out_layout(int) const override { return layout_; }
+
+ private:
+  std::vector<int> inputs_;
+  std::vector<Piece> pieces_;
+  size_t total_;
+  Layout layout_;
+  std::vector<const char*> src_;
+};
+
+// The memcpy plan for parts `srcs` joined into `dst` along `axis`; null when a layout
+// does not allow it.
+std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, const std::vector<int>& inputs,
+                                        const memory::desc& dst, int axis, const Shape& out_shape) {
+  const int64_t dst_run = run_length(dst, axis);
+  if (dst_run == 0) return nullptr;
+  const size_t es = dnnl_data_type_size(dst.data.data_type);
+  int64_t outer = 1;
+  for (int i = 0; i < axis; i++) outer *= dst.data.dims[i];
+  std::vector<int64_t> runs;
+  for (const auto& s : srcs) {
+    int64_t r = run_length(s, axis);
+    if (r == 0 || !same_inside(s, dst, axis)) return nullptr;
+    runs.push_back(r);
+  }
+  std::vector<RunConcat::Piece> pieces;
+  for (int64_t o = 0; o < outer; o++) {
+    size_t at = (size_t)(o * dst_run) * es;
+    for (size_t k = 0; k < srcs.size(); k++) {
+      size_t bytes = (size_t)runs[k] * es;
+      pieces.push_back({at, bytes, (size_t)(o * runs[k]) * es, (int)k});
+      at += bytes;
+    }
+  }
+  return std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape));
+}
+
 class ConcatKernel : public PrimKernel {
  public:
-  ConcatKernel(const CompileCtx& c, int axis) {
-    std::vector<memory::desc> srcs;
-    for (size_t i = 0; i < c.in_shapes.size(); i++) {
-      if (shape_numel(c.in_shapes[i]) == 0) continue;  // oneDNN rejects empty parts
-      srcs.push_back(arrival_desc(c, (int)i));
-      inputs_.push_back((int)i);
-    }
-    dnnl::concat::primitive_desc pd(axis, srcs, engine(), base_attr(false));
+  ConcatKernel(const CompileCtx& c, const std::vector<memory::desc>& srcs, std::vector<int> inputs,
+               const dnnl::concat::primitive_desc& pd)
+      : inputs_(std::move(inputs)) {
     set_primitive(c, dnnl::concat(pd), pd);
     for (size_t k = 0; k < srcs.size(); k++) srcs_.push_back(arg(DNNL_ARG_MULTIPLE_SRC + (int)k, srcs[k]));
     dst_ = arg(DNNL_ARG_DST, pd.dst_desc());
@@ -53,8 +158,18 @@ std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {
   if (plain) return nullptr;
   int64_t axis = c.node.attr_i("axis", 1);
   if (axis < 0) axis += (int64_t)out.size();
+  std::vector<memory::desc> srcs;
+  std::vector<int> inputs;
+  for (size_t i = 0; i < c.in_shapes.size(); i++) {
+    if (shape_numel(c.in_shapes[i]) == 0) continue;  // oneDNN rejects empty parts
+    srcs.push_back(arrival_desc(c, (int)i));
+    inputs.push_back((int)i);
+  }
   try {
-    return std::make_unique<ConcatKernel>(c, (int)axis);
+    // oneDNN picks the destination layout; the copy is ours where that layout allows it.
+    dnnl::concat::primitive_desc pd((int)axis, srcs, engine(), base_attr(false));
+    if (auto k = make_run_concat(srcs, inputs, pd.dst_desc(), (int)axis, out)) return k;
+    return std::make_unique<ConcatKernel>(c, srcs, std::move(inputs), pd);
   } catch (const dnnl::error&) {
     return nullptr;
   }

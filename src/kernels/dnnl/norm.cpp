@@ -51,6 +51,7 @@ class BatchNormKernel : public NormKernel {
     memory::desc data = arrival_desc(c, 0);
     float eps = c.node.attr_f("epsilon", 1e-5f);
     auto flags = F::use_global_stats | F::use_scale | F::use_shift;
+    if (!c.post_ops.empty()) flags |= F::fuse_norm_relu;  // make_batchnorm admits a Relu only
     dnnl::batch_normalization_forward::desc d(dnnl::prop_kind::forward_inference, data, eps, flags);
     dnnl::batch_normalization_forward::primitive_desc pd(d, base_attr(false), engine());
     set_primitive(c, dnnl::batch_normalization_forward(pd), pd);
@@ -97,6 +98,9 @@ std::unique_ptr<Kernel> make_batchnorm(const CompileCtx& c) {
     if (!c.node.outputs[i].empty()) return nullptr;
   for (int i = 1; i <= 4; i++)
     if (c.in_types[i] != DType::f32 || shape_numel(c.in_shapes[i]) != c.in_shapes[0][1]) return nullptr;
+  // A following Relu fuses (DenseNet's pre-activation BN -> Relu -> Conv, where the BN
+  // comes after a Concat and cannot fold); oneDNN's batch normalization takes no other.
+  if (c.post_ops.size() > 1 || (c.post_ops.size() == 1 && c.post_ops[0].node->op_type != "Relu")) return nullptr;
   try {
     return std::make_unique<BatchNormKernel>(c);
   } catch (const dnnl::error&) {
