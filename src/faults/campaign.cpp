@@ -322,6 +322,8 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
   std::vector<Fault> faults;
   if (!o.faults_in.empty()) {
     faults = read_faults(o.faults_in);
+    if (std::any_of(faults.begin(), faults.end(), [](const Fault& f) { return f.target == FaultTarget::activation; }))
+      folded = Session(load_onnx(model)).graph().folded_values;  // for the check below
   } else {
     int64_t count = o.trials > 0 ? o.trials : leveugle_sample_size(r.population, o.margin, o.confidence);
     faults = sample_faults(sites, o.spec, count, o.seed);
@@ -337,6 +339,13 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
     } else {
       auto it = producers.find(f.tensor);
       if (it == producers.end() || g0.nodes[it->second].outputs[0] != f.tensor) fail(ErrorCode::invalid_input, "fault on activation '{}': no layer writes that value in {}", f.tensor, model);
+      // Lists written before BatchNorm-folded layers had their sites moved name the conv's
+      // own output, which the runtime never writes: say where such a fault belongs now.
+      if (folded.count(f.tensor))
+        fail(ErrorCode::invalid_input,
+             "fault on activation '{}': the runtime folds the op after that layer into it, so the layer writes '{}' instead; "
+             "activation faults of this layer sit there (name it in the list)",
+             f.tensor, written_value(folded, f.tensor));
       keep.insert(f.tensor);
     }
   }

@@ -72,6 +72,11 @@ void FaultSpec::validate() const {
   if (kind != FaultKind::bitflip && flips != 1) fail(ErrorCode::invalid_input, "--flips applies to bitflip faults only");
 }
 
+std::string written_value(const std::map<std::string, std::string>& folded, std::string v) {
+  for (auto f = folded.find(v); f != folded.end(); f = folded.find(v)) v = f->second;
+  return v;
+}
+
 std::vector<FaultSite> fault_sites(const Graph& g, const FaultSpec& spec,
                                    const std::map<std::string, int64_t>& activation_elements,
                                    const std::map<std::string, std::string>& folded) {
@@ -96,8 +101,7 @@ std::vector<FaultSite> fault_sites(const Graph& g, const FaultSpec& spec,
           out.push_back({t, n.inputs[i], n.name, n.op_type, w->numel()});
         }
       } else if (!n.outputs.empty()) {
-        std::string v = n.outputs[0];
-        for (auto f = folded.find(v); f != folded.end(); f = folded.find(v)) v = f->second;
+        std::string v = written_value(folded, n.outputs[0]);
         auto it = activation_elements.find(v);
         if (it != activation_elements.end() && it->second > 0) out.push_back({t, v, n.name, n.op_type, it->second});
       }

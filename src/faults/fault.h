@@ -52,6 +52,10 @@ struct FaultSpec {
 // "30", "23-30" or "any" -> positions; throws invalid_input on anything else.
 std::vector<int> parse_bits(const std::string& s);
 
+// The value a layer writes in the compiled model when its output is `v`: `v` itself, or
+// where the passes folded it to (`folded`, Graph::folded_values, followed to the end).
+std::string written_value(const std::map<std::string, std::string>& folded, std::string v);
+
 // Every site of the spec in `g` (the model as loaded, before graph passes). Activation
 // sites need `activation_elements`: value name -> elements per sample. A layer whose
 // output the passes folded away (`folded`, Graph::folded_values: Conv -> BatchNorm) has

@@ -262,6 +262,14 @@ class InjectTest(CleanErrors):
         self.assertIn("BatchNormalization", written)
         again = self.campaign(model, "--faults-in", self.path("bn.jsonl"), "--resume-mb", 0)
         self.assertEqual(j["original"]["counts"], again["original"]["counts"])
+        # A list naming a folded conv's own output (as lists did before the sites moved)
+        # is refused, and the error names the value to use instead.
+        conv = next(n for n in m.graph.node if n.op_type == "Conv")
+        bn = next(n for n in m.graph.node if n.op_type == "BatchNormalization" and n.input[0] == conv.output[0])
+        with open(self.path("old.jsonl"), "w") as f:
+            f.write(json.dumps({"target": "activation", "tensor": conv.output[0], "index": 0, "kind": "bitflip", "bits": [30]}) + "\n")
+        p = run("inject", model, "--data", TEST, "--faults-in", self.path("old.jsonl"))
+        self.assert_clean_error(p, bn.output[0])
 
     # --- bad input --------------------------------------------------------------------------
     def test_bad_input(self):

@@ -366,6 +366,42 @@ TEST_P(Seeded, GemmAndMatMul) {
   EXPECT_LT(fast_vs_ref(g, in), kTol);
 }
 
+// A transformer's MLP (Linear -> GELU -> Linear, per-column bias) and a classifier Gemm
+// with transposed weights. Where oneDNN's matmul has only its gemm:jit path (AVX2), these
+// run as 1x1 convolutions on the same bytes; a per-column range check (protect's channel
+// bounds) keeps the matmul.
+TEST_P(Seeded, LinearLayersAsConvolutions) {
+  int64_t batch = pick(1, 2), t = pick(1, 70), d = 8 * pick(1, 8) + pick(0, 1) * pick(1, 7), h = pick(1, 40);
+  bool checked = pick(0, 3) == 0;
+  GraphBuilder b;
+  std::string x = b.input("x", {batch, t, d});
+  std::string y = b.node("MatMul", {x, b.constant("w1", random_tensor({d, h}, rng))});
+  y = b.node("Gelu", {b.node("Add", {y, b.constant("b1", random_tensor({h}, rng))})});
+  if (checked) y = b.node("Max", {y, b.constant("lo", random_tensor({h}, rng, -0.2f, 0.f))});
+  y = b.node("Add", {b.node("MatMul", {y, b.constant("w2", random_tensor({h, d}, rng))}), b.constant("b2", random_tensor({d}, rng))});
+  b.output(b.node("Add", {y, x}));
+  std::string g = b.node("Gemm", {b.input("f", {batch, d}), b.constant("wc", random_tensor({h, d}, rng)), b.constant("bc", random_tensor({h}, rng))},
+                         {{"transB", Attribute::of_int(1)}});
+  b.output(b.node("Selu", {g}));
+  Graph graph = b.build();
+  std::vector<Tensor> inputs{random_tensor({batch, t, d}, rng), random_tensor({batch, d}, rng)};
+  std::string where = "t " + std::to_string(t) + " d " + std::to_string(d) + " h " + std::to_string(h) + (checked ? " checked" : "");
+  Session fast(graph, {});
+  const Plan& plan = fast.plan({inputs[0].shape(), inputs[1].shape()});
+  int convs = 0, matmuls = 0;
+  for (const auto& st : plan.steps()) {
+    if (!st.node || (st.node->op_type != "MatMul" && st.node->op_type != "Gemm")) continue;
+    ASSERT_TRUE(st.fast) << where << " " << st.node->op_type;
+    bool conv = st.fast->impl().find("gemm") == std::string::npos;
+    convs += conv;
+    matmuls++;
+    if (checked && st.fused.size() > 1 && st.fused.back()->op_type == "Max") EXPECT_FALSE(conv) << where;
+  }
+  EXPECT_EQ(matmuls, 3) << where;
+  if (fast_isa() == "avx2") EXPECT_GE(convs, checked ? 2 : 3) << where;
+  EXPECT_LT(fast_vs_ref(graph, inputs), kTol) << where;
+}
+
 // Attention scores scaled by a constant (before the MatMul, as PyTorch exports it, or
 // after), and a Gemm with a bias and a scale: the scale becomes the product's output
 // scale, also when an activation follows.
