@@ -109,8 +109,8 @@ class MatMulKernel : public PrimKernel {
   // A Linear layer (constant [K, N] weights, A [M, K] plain, bias per column) is a 1x1
   // convolution over M positions in channels-last layout, on the same bytes. Where
   // oneDNN's matmul has only its gemm:jit path (AVX2), its 1x1 convolution is up to 2.8x
-  // faster on these shapes, most where M is small: ConvNeXt's 14x14 and 7x7 stages, a
-  // ViT's tokens (M 196, K 384, N 1536 at 1 thread: 11.0 -> 4.1 ms). On success the
+  // faster on these shapes, most where M is small: ConvNeXt's 14x14 and 7x7 stages
+  // (M 196, K 384, N 1536 at 1 thread: 11.0 -> 4.1 ms; docs/speed.md). On success the
   // convolution is this kernel's primitive and the descriptors describe its operands.
   bool as_conv(const CompileCtx& c, const CompileCtx& rest, const Shape& a, bool ta, bool tb, const Shape& out,
                float alpha, memory::desc& bias_md, memory::desc& a_src, memory::desc& b_src,
@@ -133,7 +133,7 @@ class MatMulKernel : public PrimKernel {
       dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
                                         memory::desc(wei.dims(), dt::f32, tag::any), bias, out_md, {1, 1}, {0, 0}, {0, 0});
       dnnl::convolution_forward::primitive_desc pd(d, attr, engine());
-      if (pd.src_desc() != src || pd.dst_desc() != out_md) return false;
+      if (pd.src_desc() != src || pd.dst_desc() != out_md || impl_name(pd).find("ref") != std::string::npos) return false;
       set_primitive(c, dnnl::convolution_forward(pd), pd);
       args_ = std::move(args);
       a_src = src_md = src;
