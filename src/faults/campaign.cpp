@@ -322,8 +322,6 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
   std::vector<Fault> faults;
   if (!o.faults_in.empty()) {
     faults = read_faults(o.faults_in);
-    if (std::any_of(faults.begin(), faults.end(), [](const Fault& f) { return f.target == FaultTarget::activation; }))
-      folded = Session(load_onnx(model)).graph().folded_values;  // for the check below
   } else {
     int64_t count = o.trials > 0 ? o.trials : leveugle_sample_size(r.population, o.margin, o.confidence);
     faults = sample_faults(sites, o.spec, count, o.seed);
@@ -339,22 +337,25 @@ CampaignResult run_campaign(const std::string& model, const std::string& protect
     } else {
       auto it = producers.find(f.tensor);
       if (it == producers.end() || g0.nodes[it->second].outputs[0] != f.tensor) fail(ErrorCode::invalid_input, "fault on activation '{}': no layer writes that value in {}", f.tensor, model);
-      // Lists written before BatchNorm-folded layers had their sites moved name the conv's
-      // own output, which the runtime never writes: say where such a fault belongs now.
-      if (folded.count(f.tensor))
-        fail(ErrorCode::invalid_input,
-             "fault on activation '{}': the runtime folds the op after that layer into it, so the layer writes '{}' instead; "
-             "activation faults of this layer sit there (name it in the list)",
-             f.tensor, written_value(folded, f.tensor));
       keep.insert(f.tensor);
     }
   }
-  if (!o.faults_out.empty()) write_faults(faults, o.faults_out);
-  r.faults_total = (int64_t)faults.size();
-
   std::vector<std::unique_ptr<Model>> models;
   // The original gets its own parse: g0 keeps the file's weights while faults change the session's.
   models.push_back(open_model(load_onnx(model), model, o, keep));
+  // Lists written before BatchNorm-folded layers had their sites moved name the conv's own
+  // output, which the runtime never writes: say where such a fault belongs now. (The
+  // session has run its passes; nothing is compiled or observed yet.)
+  const auto& folded_now = models[0]->session->graph().folded_values;
+  for (const auto& f : faults)
+    if (f.target == FaultTarget::activation && folded_now.count(f.tensor))
+      fail(ErrorCode::invalid_input,
+           "fault on activation '{}': the runtime folds the op after that layer into it, so the layer writes '{}' instead; "
+           "activation faults of this layer sit there (name it in the list)",
+           f.tensor, written_value(folded_now, f.tensor));
+  if (!o.faults_out.empty()) write_faults(faults, o.faults_out);
+  r.faults_total = (int64_t)faults.size();
+
   if (!protected_model.empty()) models.push_back(open_model(std::move(gp), protected_model, o, keep));
   r.has_protected = models.size() > 1;
 

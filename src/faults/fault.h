@@ -62,7 +62,7 @@ std::string written_value(const std::map<std::string, std::string>& folded, std:
 // its site on the value it writes in the compiled model (the BN's output).
 std::vector<FaultSite> fault_sites(const Graph& g, const FaultSpec& spec,
                                    const std::map<std::string, int64_t>& activation_elements,
-                                   const std::map<std::string, std::string>& folded = {});
+                                   const std::map<std::string, std::string>& folded);
 
 // `n` faults drawn uniformly over the population (every element x every allowed bit
 // combination), from `seed` alone: the same list on any machine and thread count.
