@@ -394,11 +394,12 @@ void Plan::plan_node(int ni) {
       size_t before_prelu = first_of("PRelu");
       if (st.fast && before_prelu < chain.size() && impl_has(*st.fast, "ref"))
         shorten(before_prelu, [&](const Kernel& k) { return !impl_has(k, "ref"); });
-      // protect's per-channel clamps stay fused only in rangeguard's Winograd, which
-      // applies them in its output transform; elsewhere the standalone RangeGuard pass
-      // costs less than oneDNN's binary post-ops (see passes/range_guard.cpp).
+      // protect's per-channel clamps stay fused only in rangeguard's own convolutions
+      // (Winograd, grouped), which apply them before their store; elsewhere the
+      // standalone RangeGuard pass costs less than oneDNN's binary post-ops (see
+      // passes/range_guard.cpp).
       size_t unguarded = first_of("RangeGuard");
-      if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino"))
+      if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino") && !impl_has(*st.fast, "rg:group8"))
         shorten(unguarded, [](const Kernel&) { return true; });
       if (!st.fast && !chain.empty()) {
         chain.clear();

@@ -179,6 +179,67 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
 }
 
+// Grouped 3x3 convolutions with 8 channels per group (RegNet): stride 1 or 2, any
+// padding, rows from 1 pixel to more than two tiles wide, a batch, and each post-op the
+// kernel applies. On AVX2 it is rangeguard's own kernel and the test checks it ran.
+TEST_P(Seeded, GroupedConvEightChannelsPerGroup) {
+  int64_t n = pick(1, 3), groups = pick(1, 7), c = 8 * groups, stride = pick(1, 2);
+  std::vector<int64_t> pads{pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};
+  int64_t h = pick(3 - pads[0] - pads[2] > 1 ? 3 - pads[0] - pads[2] : 1, 29);
+  int64_t w = pick(3 - pads[1] - pads[3] > 1 ? 3 - pads[1] - pads[3] : 1, 29);
+  int64_t oh = (h + pads[0] + pads[2] - 3) / stride + 1, ow = (w + pads[1] + pads[3] - 3) / stride + 1;
+  GraphBuilder b;
+  std::vector<std::string> conv_in{b.input("x", {n, c, h, w}), b.constant("w", random_tensor({c, 8, 3, 3}, rng, -0.3f, 0.3f))};
+  if (pick(0, 1)) conv_in.push_back(b.constant("b", random_tensor({c}, rng)));
+  std::string y = b.node("Conv", conv_in, {{"pads", ints(pads)}, {"group", Attribute::of_int(groups)},
+                                           {"strides", ints({stride, stride})}});
+  std::vector<Tensor> inputs{random_tensor({n, c, h, w}, rng)};
+  int variant = pick(0, 4);
+  std::string label = "Conv";
+  if (variant == 0) {
+    y = b.node("Relu", {b.node("Add", {y, b.input("r", {n, c, oh, ow})})});
+    inputs.push_back(random_tensor({n, c, oh, ow}, rng));
+    label = "Conv+Add+Relu";
+  } else if (variant == 1) {
+    y = b.node("PRelu", {y, b.constant("slope", random_tensor({c, 1, 1}, rng, 0.f, 0.3f))});
+    label = "Conv+PRelu";
+  } else if (variant == 2) {
+    y = b.node("Clip", {b.node("Relu", {y}), b.constant("lo", Tensor::scalar(-0.5f)), b.constant("hi", Tensor::scalar(0.7f))});
+    label = "Conv+Relu+Clip";
+  } else if (variant == 3) {  // protect's per-channel check (a RangeGuard step), fused
+    Tensor lo = random_tensor({1, c, 1, 1}, rng, -0.5f, 0.1f), hi = random_tensor({1, c, 1, 1}, rng, 0.2f, 0.8f);
+    y = b.node("Min", {b.node("Max", {b.node("Relu", {y}), b.constant("lo", lo)}), b.constant("hi", hi)});
+    label = fast_isa().rfind("avx2", 0) == 0 ? "Conv+Relu+RangeGuard" : "Conv+Relu";
+  }
+  b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));  // keeps the conv's output blocked
+  Graph g = b.build();
+  std::string where = "x " + shape_str({n, c, h, w}) + " stride " + std::to_string(stride) + " pads " +
+                      std::to_string(pads[0]) + std::to_string(pads[1]) + std::to_string(pads[2]) +
+                      std::to_string(pads[3]) + " variant " + std::to_string(variant);
+  EXPECT_TRUE(ran(fast_ops(g, inputs), label)) << where;
+  Session fast(g, {});
+  if (fast_isa().rfind("avx2", 0) == 0) {
+    std::vector<Shape> shapes;
+    for (const auto& t : inputs) shapes.push_back(t.shape());
+    for (const auto& st : fast.plan(shapes).steps())
+      if (st.fast && st.node && st.node->op_type == "Conv") {
+        EXPECT_EQ(st.fast->impl(), "rg:group8_conv:avx2") << where;
+      }
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+  // A weight changed in place (fault injection) is packed again.
+  Graph changed = g;
+  for (auto& kv : changed.initializers) kv.second = kv.second.clone();
+  int64_t at = pick(0, (int)(c * 8 * 9) - 1);
+  changed.initializers.at("w").data<float>()[at] = 5.f;
+  fast.run(inputs);
+  fast.set_weight_element("w", at, 5.f);
+  SessionOptions ref;
+  ref.fast_kernels = false;
+  std::vector<Tensor> got = fast.run(inputs), want = Session(changed, ref).run(inputs);
+  EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
+}
+
 // A squeeze-excite block (EfficientNet, MobileNetV3): the [N, C, 1, 1] scale from the
 // excite convolution reaches the Mul as is, and the Mul runs oneDNN's jit kernel on the
 // blocked activation (not the reference kernel) whenever the channels are a whole number

@@ -3,6 +3,7 @@
 // picks its blocked layout; the destination stays in it for the next oneDNN op. Weights
 // are reordered once when the plan is compiled.
 #include "kernels/dnnl/dnnl_common.h"
+#include "kernels/dnnl/group_conv.h"
 #include "kernels/dnnl/winograd.h"
 #include "kernels/ops.h"
 #include "kernels/ref/window.h"
@@ -147,6 +148,8 @@ std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
     }
     if (auto k = make_winograd_conv(c)) return k;  // ours where oneDNN has none (AVX2)
   }
+  if (!transposed)
+    if (auto k = make_group8_conv(c)) return k;  // ours where oneDNN's AVX2 kernel is slow
   try {
     return std::make_unique<ConvKernel>(c, transposed, false);
   } catch (const dnnl::error&) {

@@ -14,11 +14,11 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cfloat>
 #include <cstring>
 #include <map>
 #include <mutex>
 
+#include "kernels/dnnl/avx2_post.h"
 #include "kernels/dnnl/dnnl_common.h"
 #include "kernels/dnnl/winograd.h"
 #include "kernels/ref/window.h"
@@ -28,19 +28,8 @@ namespace {
 
 using namespace dnnl_util;
 
-#define RG_AVX2 __attribute__((target("avx2,fma")))
-
 constexpr int kLanes = 8;          // channels per vector (nChw8c)
 constexpr int64_t kMinTiles = 16;  // per image; below it the direct kernel wins (see make_winograd_conv)
-
-// One step after the convolution, applied per vector: a clamp, max(x, lo) then
-// min(x, hi) with bounds per output channel (ReLU, Clip and the range checks of
-// `protect`), or a leaky ReLU (LeakyRelu, PRelu).
-struct Post {
-  enum Kind { clamp, leaky } kind;
-  std::vector<float> lo, hi, slope;  // per output channel: a clamp's bounds, a leaky ReLU's slopes
-};
-Post clamp_post(int64_t k, float lo, float hi) { return {Post::clamp, std::vector<float>(k, lo), std::vector<float>(k, hi), {}}; }
 
 // F(M x M, 3 x 3) (Lavin & Gray): M x M outputs from a T x T input tile, T = M + 2. Its
 // 1D transforms work on 8-channel vectors; G transforms the weights (in double).
@@ -157,15 +146,7 @@ RG_AVX2 void output_tile(const Geometry& g, const float* m, int64_t ms, int64_t 
         _mm256_storeu_ps(y + at, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
         continue;
       }
-      for (const Post& p : post) {
-        if (p.kind == Post::leaky) {
-          __m256 neg = _mm256_mul_ps(v, _mm256_loadu_ps(&p.slope[kb * kLanes]));
-          v = _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
-        } else {
-          v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo[kb * kLanes])), _mm256_loadu_ps(&p.hi[kb * kLanes]));
-        }
-      }
-      _mm256_storeu_ps(y + at, v);
+      _mm256_storeu_ps(y + at, apply_post(v, post, kb * kLanes));
     }
   }
 }
@@ -209,67 +190,6 @@ RG_AVX2 void gemm_panel(const float* v, int64_t t_n, int64_t c_n, const float* u
     case 1: gemm_rows<1>(v + t * c_n, c_n, u, m + t * ko, ko); break;
     default: break;
   }
-}
-
-// Runs of clamps become one per-channel clamp. With f(x) = min(max(x, a), b) and
-// g(x) = min(max(x, c), d), g(f(x)) = min(max(x, g(a)), g(b)) for any a, b, c, d, and
-// for NaN too (AVX max and min return their second operand then, so both give g(a)).
-// A protected ReLU (ReLU, per-channel Max, per-channel Min) costs one max and one min.
-void merge_clamps(std::vector<Post>& post) {
-  std::vector<Post> out;
-  for (Post& p : post) {
-    if (p.kind != Post::clamp || out.empty() || out.back().kind != Post::clamp) {
-      out.push_back(std::move(p));
-      continue;
-    }
-    Post& q = out.back();
-    for (size_t i = 0; i < q.lo.size(); i++) {
-      q.lo[i] = std::min(std::max(q.lo[i], p.lo[i]), p.hi[i]);
-      q.hi[i] = std::min(std::max(q.hi[i], p.lo[i]), p.hi[i]);
-    }
-  }
-  post = std::move(out);
-}
-
-// The fused chain as build_post_ops gives it to oneDNN (the residual as a leading sum,
-// ReLU then Clip merged into one clip, a scalar Max/Min as a one-sided clip), read back
-// as the steps this kernel applies; false when one is not among them.
-bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& has_sum) {
-  using A = dnnl::algorithm;
-  dnnl::post_ops po;
-  std::unordered_map<int, memory> args;
-  if (!build_post_ops(c, true, 4, 1, po, has_sum, args)) return false;
-  for (int i = 0; i < po.len(); i++) {
-    if (po.kind(i) == dnnl::primitive::kind::sum) continue;
-    if (po.kind(i) == dnnl::primitive::kind::eltwise) {
-      float scale = 1, alpha = 0, beta = 0;
-      A alg;
-      po.get_params_eltwise(i, scale, alg, alpha, beta);
-      if (alg == A::eltwise_relu && alpha == 0.f) post.push_back(clamp_post(k, 0.f, FLT_MAX));
-      else if (alg == A::eltwise_relu) post.push_back({Post::leaky, {}, {}, std::vector<float>(k, alpha)});
-      else if (alg == A::eltwise_clip || alg == A::eltwise_clip_v2) post.push_back(clamp_post(k, alpha, beta));
-      else return false;
-      continue;
-    }
-    if (po.kind(i) == dnnl::primitive::kind::prelu) {  // PRelu: slopes along axis 1
-      const memory& m = args.at(DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_WEIGHTS);
-      if (m.get_desc().dims()[1] != k) return false;
-      const auto* v = static_cast<const float*>(m.get_data_handle());
-      post.push_back({Post::leaky, {}, {}, std::vector<float>(v, v + k)});
-      continue;
-    }
-    if (po.kind(i) != dnnl::primitive::kind::binary) return false;
-    A alg;
-    memory::desc md;
-    po.get_params_binary(i, alg, md);  // per-channel Max/Min: bounds along axis 1
-    if ((alg != A::binary_max && alg != A::binary_min) || md.dims()[1] != k) return false;
-    const auto* v = static_cast<const float*>(args.at(DNNL_ARG_ATTR_MULTIPLE_POST_OP(i) | DNNL_ARG_SRC_1).get_data_handle());
-    Post q = clamp_post(k, -FLT_MAX, FLT_MAX);
-    std::copy(v, v + k, alg == A::binary_max ? q.lo.begin() : q.hi.begin());
-    post.push_back(std::move(q));
-  }
-  merge_clamps(post);
-  return true;
 }
 
 // Transformed weights shared by every kernel built on the same weight tensor: a plan

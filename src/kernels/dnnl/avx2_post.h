@@ -1,0 +1,41 @@
+#pragma once
+// The fused chain after a convolution, for rangeguard's own AVX2 kernels (Winograd,
+// grouped): what build_post_ops gives oneDNN, read back as per-channel clamps and leaky
+// ReLUs that the kernels apply to 8-channel vectors before their store.
+#include <immintrin.h>
+
+#include <vector>
+
+#include "kernels/op.h"
+
+#define RG_AVX2 __attribute__((target("avx2,fma")))
+
+namespace rg {
+
+// One step after the convolution, applied per vector: a clamp, max(x, lo) then
+// min(x, hi) with bounds per output channel (ReLU, Clip and the range checks of
+// `protect`), or a leaky ReLU (LeakyRelu, PRelu).
+struct Post {
+  enum Kind { clamp, leaky } kind;
+  std::vector<float> lo, hi, slope;  // per output channel: a clamp's bounds, a leaky ReLU's slopes
+};
+
+// The chain of `c` (the residual as a leading sum, ReLU then Clip merged into one clip, a
+// scalar Max/Min as a one-sided clip, runs of clamps merged into one) for `k` output
+// channels; false when a step is not among the kinds above.
+bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& has_sum);
+
+// The chain on output channels [c0, c0 + 8).
+RG_AVX2 inline __m256 apply_post(__m256 v, const std::vector<Post>& post, int64_t c0) {
+  for (const Post& p : post) {
+    if (p.kind == Post::leaky) {
+      __m256 neg = _mm256_mul_ps(v, _mm256_loadu_ps(&p.slope[c0]));
+      v = _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
+    } else {
+      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo[c0])), _mm256_loadu_ps(&p.hi[c0]));
+    }
+  }
+  return v;
+}
+
+}  // namespace rg
