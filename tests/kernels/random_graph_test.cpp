@@ -246,7 +246,8 @@ class Generator {
     return y;
   }
 
-  // Conv: 1x1, 3x3 pad 1, 3x3 stride 2, 3x3 unpadded, depthwise, grouped; output channels
+  // Conv: 1x1, 3x3 pad 1, 3x3 stride 2, 3x3 unpadded, depthwise, grouped (2 groups, or 8
+  // channels per group); output channels
   // that are and are not multiples of 8 and 16.
   bool conv() {
     const Value* v = choose_rank(4, 4);
@@ -268,6 +269,7 @@ class Generator {
     else if (kind == 3) stride = 2;
     else if (kind == 4) pad = 0;
     else if (kind == 5) group = c, m = c * pick(1, 2);
+    else if (kind == 6 && c % 8 == 0 && chance(0.5)) group = c / 8, m = c, stride = pick(1, 2);  // RegNet's
     else if (kind == 6 && c % 2 == 0) group = 2, m = 2 * pick(2, 8);
     if (kind <= 1 && chance(0.3)) stride = 2;
     if (h + 2 * pad < k || w + 2 * pad < k) return false;
