@@ -4,7 +4,8 @@
 # `rangeguard bench --compare` run per twin (single-stream, p50 ratio with a 95% CI).
 # Usage: scripts/protect_overhead.sh [SECONDS per round] [ROUNDS] [THREADS]
 # Models: resnet_swish (zoo), resnet50 and efficientnet_b0 (parity suite, built by
-# tests/parity/run.sh; calibrated on their parity input). Checks are widened by a 10%
+# tests/parity/run.sh; calibrated on their parity input); MODELS="densenet121 ..." picks
+# others (zoo or parity names). Checks are widened by a 10%
 # margin, as in scripts/demo.sh, and every model runs on in-distribution data (Fashion-MNIST
 # test images, the parity input): on random noise most values are out of range, which is
 # not what a deployed model sees and not what the checks are built to be cheap for.
@@ -20,8 +21,8 @@ OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 echo "| model | protection | sites | p50 ratio protected/original [95% CI] |" > "$OUT/table.md"
 echo "|---|---|---|---|" >> "$OUT/table.md"
-for m in resnet_swish resnet50 efficientnet_b0; do
-  if [ "$m" = resnet_swish ]; then src=models/$m.onnx data=$D/train-images-idx3-ubyte.gz run=$D/t10k-images-idx3-ubyte.gz
+for m in ${MODELS:-resnet_swish resnet50 efficientnet_b0}; do
+  if [ -f "models/$m.onnx" ]; then src=models/$m.onnx data=$D/train-images-idx3-ubyte.gz run=$D/t10k-images-idx3-ubyte.gz
   else src=$P/$m.onnx data=$P/$m.input.npy run=$P/$m.input.npy; fi
   [ -f "$src" ] || { echo "protect_overhead: $src missing (run tests/parity/run.sh build first)" >&2; exit 1; }
   "$BIN" calibrate "$src" --data "$data" --samples 300 --out "$OUT/$m.bounds.json" >/dev/null

@@ -773,7 +773,8 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
     on_input({pick(1, 2), pick(1, 20), c}, lo.reshaped({c}), hi.reshaped({c}), " channels last");
   {  // in place and almost all in range, as on clean data, so most runs are only counted
      // and the ones holding the out-of-range pixel are rewritten; channel counts that are
-     // multiples of 16 take the kernel's register-counter path
+     // multiples of 16 take the kernel's register-counter paths (8 lanes for AVX2's
+     // nChw8c, 16 for nChw16c)
     int64_t cw = 16 * pick(1, 4), hw = pick(8, 40);
     Shape xs{1, cw, hw, hw};
     Shape bw = per_channel ? Shape{cw, 1, 1} : Shape{};
