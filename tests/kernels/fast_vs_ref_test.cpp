@@ -240,6 +240,37 @@ TEST_P(Seeded, GroupedConvEightChannelsPerGroup) {
   EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
 }
 
+// ReduceMean over the spatial axes (ShuffleNet's head) runs as a global average pool on
+// the conv's blocked output: axes as an attribute (opset 17) or an input (18), negative or
+// not, with and without keepdims (then a Gemm reads the [N, C] result, which must be plain:
+// channels that are not whole blocks leave it to the reference). Axis 1 is no pool.
+TEST_P(Seeded, ReduceMeanOverSpatialAxesAsPool) {
+  int64_t n = pick(1, 3), c = pick(0, 1) ? 16 * pick(1, 4) : pick(3, 30), h = pick(1, 9), w = pick(1, 9);
+  int64_t opset = pick(0, 1) ? 17 : 18;
+  bool keep = pick(0, 1), spatial = pick(0, 4) > 0;
+  std::vector<int64_t> axes = !spatial ? std::vector<int64_t>{1} : pick(0, 1) ? std::vector<int64_t>{-1, -2} : std::vector<int64_t>{2, 3};
+  GraphBuilder b(opset);
+  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", {n, c, h, w}), b.constant("w", random_tensor({c, c, 1, 1}, rng))})});
+  std::map<std::string, Attribute> attrs{{"keepdims", Attribute::of_int(keep)}};
+  std::vector<std::string> in{y};
+  if (opset >= 18) in.push_back(b.constant("axes", Tensor::from_vector<int64_t>({(int64_t)axes.size()}, axes)));
+  else attrs["axes"] = ints(axes);
+  y = b.node("ReduceMean", in, attrs);
+  if (!keep && spatial) y = b.node("Gemm", {y, b.constant("g", random_tensor({5, c}, rng))}, {{"transB", Attribute::of_int(1)}});
+  b.output(y);
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, c, h, w}, rng)};
+  std::string where = "x " + shape_str({n, c, h, w}) + " opset " + std::to_string(opset) + " keepdims " + std::to_string(keep) +
+                      " axes " + std::to_string(axes[0]);
+  bool fast = ran(fast_ops(g, inputs), "ReduceMean");
+  if (!spatial) {
+    EXPECT_FALSE(fast) << where;
+  } else if (keep || c % 16 == 0) {
+    EXPECT_TRUE(fast) << where;
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
 // A squeeze-excite block (EfficientNet, MobileNetV3): the [N, C, 1, 1] scale from the
 // excite convolution reaches the Mul as is, and the Mul runs oneDNN's jit kernel on the
 // blocked activation (not the reference kernel) whenever the channels are a whole number

@@ -4,6 +4,7 @@
 // 0.8-0.9 ms for ResNet's 3x3/2 pool at 1 and at 2 threads (ONNX Runtime's: 0.26 ms).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cfloat>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -42,6 +43,8 @@ class PoolKernel : public PrimKernel {
     dst_.set_data_handle(c.output(0).raw());
     execute();
   }
+  // The output's bytes are those of its plain ONNX shape (see bytes_as_plain_nc).
+  void set_plain_output() { layout_ = plain_layout(); }
 
  private:
   memory src_, dst_;
@@ -148,8 +151,65 @@ std::unique_ptr<Kernel> make_pool(const CompileCtx& c) {
   }
 }
 
+// True when a [N, C, 1, ...] descriptor puts element (n, c) at n * C + c, as the plain
+// [N, C] tensor does, and is no larger: nChw8c/16c without channel padding (padding would
+// be written past the plain buffer), channels-last, plain.
+bool bytes_as_plain_nc(const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0 || d.padded_dims[1] != d.dims[1]) return false;
+  const auto& b = d.format_desc.blocking;
+  int64_t blk = 1;
+  for (int k = 0; k < b.inner_nblks; k++) {
+    if (b.inner_idxs[k] != 1) return false;
+    blk *= b.inner_blks[k];
+  }
+  const int64_t n = d.dims[0], c = d.dims[1];
+  return (n == 1 || b.strides[0] == c) && (c <= blk || b.strides[1] == blk);
+}
+
+// ReduceMean over every spatial axis (torch's x.mean((2, 3)), ShuffleNet's head) is a
+// global average pool: it runs on the blocked layout its input arrives in instead of the
+// reference reduction after a conversion to plain. Without keepdims its [N, C] output must
+// be plain, so the pool's output must have the same bytes (no channel padding); oneDNN's
+// pool into a plain destination from a blocked source was its slow reference kernel.
+std::unique_ptr<Kernel> make_reduce_mean(const CompileCtx& c) {
+  const Shape& x = c.in_shapes[0];
+  const int64_t r = (int64_t)x.size();
+  if (c.in_types[0] != DType::f32 || r < 3 || r > 5) return nullptr;
+  std::vector<int64_t> axes;
+  if (c.node.has_attr("axes")) {
+    axes = c.node.attr_ints("axes");
+  } else if (c.node.has_input(1)) {  // opset 18: a constant input
+    const Tensor* t = c.in_values.size() > 1 ? c.in_values[1] : nullptr;
+    if (!t || c.in_types[1] != DType::i64) return nullptr;
+    axes.assign(t->data<int64_t>(), t->data<int64_t>() + t->numel());
+  }
+  for (auto& a : axes) a = a < 0 ? a + r : a;
+  std::sort(axes.begin(), axes.end());
+  std::vector<int64_t> spatial;
+  for (int64_t i = 2; i < r; i++) spatial.push_back(i);
+  if (axes != spatial) return nullptr;
+  CompileCtx pc = c;
+  pc.out_shapes = {Shape(x.begin(), x.begin() + 2)};
+  pc.out_shapes[0].resize(r, 1);  // the pooled shape [N, C, 1, ...]
+  bool keep = c.node.attr_i("keepdims", 1) != 0;
+  Node g;  // a window covering the whole spatial extent
+  g.op_type = "GlobalAveragePool";
+  try {
+    WindowParams wp = window_params(g, x, std::vector<int64_t>(x.begin() + 2, x.end()));
+    auto k = std::make_unique<PoolKernel>(pc, dnnl::algorithm::pooling_avg_exclude_padding, wp);
+    if (keep) return k;
+    if (!is_plain(k->out_layout(0)) && !bytes_as_plain_nc(memory::desc(k->out_layout(0)))) return nullptr;
+    k->set_plain_output();
+    return k;
+  } catch (const dnnl::error&) {
+    return nullptr;
+  }
+}
+
 }  // namespace
 
+const FastDef kFast_ReduceMean{"ReduceMean", make_reduce_mean};
 const FastDef kFast_MaxPool{"MaxPool", make_pool};
 const FastDef kFast_AveragePool{"AveragePool", make_pool};
 const FastDef kFast_GlobalAveragePool{"GlobalAveragePool", make_pool};
