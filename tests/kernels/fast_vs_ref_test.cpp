@@ -19,6 +19,22 @@ bool ran(const std::vector<std::string>& ops, const std::string& name) {
 
 Attribute ints(std::vector<int64_t> v) { return Attribute::of_ints(std::move(v)); }
 
+// Element `at` of initializer "w" changed in place, as fault injection does it, is
+// transformed again by `fast`'s kernels: the session then agrees with a reference run of a
+// copy of `g` carrying the same change.
+void expect_weight_change_seen(Session& fast, const Graph& g, const std::vector<Tensor>& inputs, int64_t at,
+                               const std::string& where) {
+  Graph changed = g;
+  for (auto& kv : changed.initializers) kv.second = kv.second.clone();
+  changed.initializers.at("w").data<float>()[at] = 5.f;
+  fast.run(inputs);
+  fast.set_weight_element("w", at, 5.f);
+  SessionOptions ref;
+  ref.fast_kernels = false;
+  std::vector<Tensor> got = fast.run(inputs), want = Session(changed, ref).run(inputs);
+  EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
+}
+
 class Seeded : public ::testing::TestWithParam<int> {
  protected:
   std::mt19937 rng{(unsigned)GetParam() * 7919u + 1};
@@ -165,18 +181,7 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
     EXPECT_TRUE(wino) << where;
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
-  // A weight changed in place, as fault injection does it, is transformed again: the
-  // session then agrees with a reference run of a copy carrying the same change.
-  Graph changed = g;
-  for (auto& kv : changed.initializers) kv.second = kv.second.clone();
-  int64_t at = pick(0, (int)(m * c * 9) - 1);
-  changed.initializers.at("w").data<float>()[at] = 5.f;
-  fast.run(inputs);
-  fast.set_weight_element("w", at, 5.f);
-  SessionOptions ref;
-  ref.fast_kernels = false;
-  std::vector<Tensor> got = fast.run(inputs), want = Session(changed, ref).run(inputs);
-  EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
+  expect_weight_change_seen(fast, g, inputs, pick(0, (int)(m * c * 9) - 1), where);
 }
 
 // Grouped 3x3 convolutions with 8 channels per group (RegNet): stride 1 or 2, any
@@ -227,17 +232,7 @@ TEST_P(Seeded, GroupedConvEightChannelsPerGroup) {
       }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
-  // A weight changed in place (fault injection) is packed again.
-  Graph changed = g;
-  for (auto& kv : changed.initializers) kv.second = kv.second.clone();
-  int64_t at = pick(0, (int)(c * 8 * 9) - 1);
-  changed.initializers.at("w").data<float>()[at] = 5.f;
-  fast.run(inputs);
-  fast.set_weight_element("w", at, 5.f);
-  SessionOptions ref;
-  ref.fast_kernels = false;
-  std::vector<Tensor> got = fast.run(inputs), want = Session(changed, ref).run(inputs);
-  EXPECT_LT(max_rel_diff(got[0], want[0]), kTol) << where << " weight " << at;
+  expect_weight_change_seen(fast, g, inputs, pick(0, (int)(c * 8 * 9) - 1), where);
 }
 
 // ReduceMean over the spatial axes (ShuffleNet's head) runs as a global average pool on
@@ -337,8 +332,12 @@ TEST_P(Seeded, BlockedThenPlainBroadcastOperand) {
   for (const auto& st : plan.steps()) {
     if (!st.node || st.node->op_type != op) continue;
     bool padded = s.size() < 3 || m % 16 != 0;
-    if (op != "Div" || !padded) ASSERT_TRUE(st.fast) << where;
-    if (st.fast) EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where << " " << st.fast->impl();
+    if (op != "Div" || !padded) {
+      ASSERT_TRUE(st.fast) << where;
+    }
+    if (st.fast) {
+      EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where << " " << st.fast->impl();
+    }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
@@ -487,10 +486,14 @@ TEST_P(Seeded, LinearLayersAsConvolutions) {
     bool conv = st.fast->impl().find("gemm") == std::string::npos;
     convs += conv;
     matmuls++;
-    if (checked && st.fused.size() > 1 && st.fused.back()->op_type == "Max") EXPECT_FALSE(conv) << where;
+    if (checked && st.fused.size() > 1 && st.fused.back()->op_type == "Max") {
+      EXPECT_FALSE(conv) << where;
+    }
   }
   EXPECT_EQ(matmuls, 3) << where;
-  if (fast_isa() == "avx2") EXPECT_GE(convs, checked ? 2 : 3) << where;
+  if (fast_isa() == "avx2") {
+    EXPECT_GE(convs, checked ? 2 : 3) << where;
+  }
   EXPECT_LT(fast_vs_ref(graph, inputs), kTol) << where;
 }
 
