@@ -4,13 +4,13 @@
 // 8-lane weight vector (oneDNN 2.6's jit:avx2 kernel reaches about 30 GF/s on these,
 // half its dense 3x3 rate).
 //
-// Per task (image, group, band of output rows) each row is done in tiles of up to 12
+// Per task (image, group, band of output rows) each row is done in tiles of up to 10
 // output pixels, whose accumulators stay in registers. Along a row an input pixel feeds up
 // to 3 taps (kw = 0, 1, 2), so it is broadcast once for all of them. Taps above or below
 // the image are skipped, and so are the padded columns of a tile at the left or right
 // border (a variant of the tile compiled for borders); interior tiles have no border
-// tests. Small planes (most of them) are copied into a zero-padded buffer first, so that
-// all their tiles are interior ones.
+// tests. Small stride-1 planes (most of them) are copied into a zero-padded buffer first,
+// so that all their tiles are interior ones.
 #include "kernels/dnnl/group_conv.h"
 
 #include <omp.h>
