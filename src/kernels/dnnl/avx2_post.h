@@ -38,4 +38,24 @@ RG_AVX2 inline __m256 apply_post(__m256 v, const std::vector<Post>& post, int64_
   return v;
 }
 
+// The chain for one block of 8 output channels from c0, as a kernel's store loop applies
+// it. The usual chain is one clamp (ReLU, Clip, protect's bounds); its bounds are then
+// loaded once per block and kept in registers rather than reloaded per vector.
+struct BlockPost {
+  const std::vector<Post>* post;
+  int64_t c0;
+  bool one_clamp;
+  __m256 lo, hi;
+};
+
+RG_AVX2 inline BlockPost block_post(const std::vector<Post>& post, int64_t c0) {
+  const bool one = post.size() == 1 && post[0].kind == Post::clamp;
+  const __m256 z = _mm256_setzero_ps();
+  return {&post, c0, one, one ? _mm256_loadu_ps(&post[0].lo[c0]) : z, one ? _mm256_loadu_ps(&post[0].hi[c0]) : z};
+}
+
+RG_AVX2 inline __m256 apply_post(__m256 v, const BlockPost& p) {
+  return p.one_clamp ? _mm256_min_ps(_mm256_max_ps(v, p.lo), p.hi) : apply_post(v, *p.post, p.c0);
+}
+
 }  // namespace rg

@@ -158,9 +158,7 @@ class Group8Conv : public Kernel {
     const int64_t xs = w * kLanes;
     const float* wg = packed_.data() + g * 9 * kLanes * kLanes;
     const __m256 bias = _mm256_loadu_ps(bias_.data() + g * kLanes);
-    const bool one_clamp = post_.size() == 1 && post_[0].kind == Post::clamp;
-    const __m256 lo = one_clamp ? _mm256_loadu_ps(&post_[0].lo[g * kLanes]) : bias;
-    const __m256 hi = one_clamp ? _mm256_loadu_ps(&post_[0].hi[g * kLanes]) : bias;
+    const BlockPost bp = block_post(post_, g * kLanes);
     // Tiles of equal size: 14 pixels as 7 + 7 rather than 12 + 2.
     const int64_t tiles = (g_.ow + kMaxTile - 1) / kMaxTile;
     const int64_t out_plane = (n * g_.groups + g) * g_.oh * g_.ow * kLanes;
@@ -181,8 +179,7 @@ class Group8Conv : public Kernel {
         for (int i = 0; i < u; i++, at += kLanes) {
           __m256 v = acc[i];
           if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + at));
-          v = one_clamp ? _mm256_min_ps(_mm256_max_ps(v, lo), hi) : apply_post(v, post_, g * kLanes);
-          _mm256_storeu_ps(y + at, v);
+          _mm256_storeu_ps(y + at, apply_post(v, bp));
         }
         ow0 += u;
       }

@@ -132,21 +132,14 @@ RG_AVX2 void output_tile(const Geometry& g, const float* m, int64_t ms, int64_t 
   int64_t h0 = (r / g.tw) * M, w0 = (r % g.tw) * M;
   int64_t plane = (n * g.kb + kb) * g.oh * g.ow * kLanes;
   __m256 b = _mm256_loadu_ps(bias + kb * kLanes);
-  // The usual chain, one clamp (ReLU, Clip, protect's bounds), with its bounds hoisted.
-  const bool one_clamp = post.size() == 1 && post[0].kind == Post::clamp;
-  __m256 lo = one_clamp ? _mm256_loadu_ps(&post[0].lo[kb * kLanes]) : b;
-  __m256 hi = one_clamp ? _mm256_loadu_ps(&post[0].hi[kb * kLanes]) : b;
+  const BlockPost bp = block_post(post, kb * kLanes);
   for (int i = 0; i < M && h0 + i < g.oh; i++) {
     Tile<M>::output_1d(t[i], out);  // rows: (A^T m) A
     for (int j = 0; j < M && w0 + j < g.ow; j++) {
       int64_t at = plane + ((h0 + i) * g.ow + w0 + j) * kLanes;
       __m256 v = _mm256_add_ps(out[j], b);
       if (res) v = _mm256_add_ps(v, _mm256_loadu_ps(res + at));
-      if (one_clamp) {
-        _mm256_storeu_ps(y + at, _mm256_min_ps(_mm256_max_ps(v, lo), hi));
-        continue;
-      }
-      _mm256_storeu_ps(y + at, apply_post(v, post, kb * kLanes));
+      _mm256_storeu_ps(y + at, apply_post(v, bp));
     }
   }
 }
