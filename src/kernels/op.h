@@ -154,6 +154,9 @@ class Kernel {
   // the element order): the planner gives both one buffer where nothing reads the input
   // afterwards, and run() then has nothing to do.
   virtual bool same_bytes() const { return false; }
+  // True when per-channel clamps in the fused chain (protect's RangeGuard checks) cost
+  // nothing extra: the kernel applies them to values still in registers before its store.
+  virtual bool clamps_in_store() const { return false; }
 };
 
 // Returns null when this configuration is not one it handles (the reference runs instead).

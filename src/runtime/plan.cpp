@@ -399,7 +399,7 @@ void Plan::plan_node(int ni) {
       // standalone RangeGuard pass costs less than oneDNN's binary post-ops (see
       // passes/range_guard.cpp).
       size_t unguarded = first_of("RangeGuard");
-      if (st.fast && unguarded < chain.size() && !impl_has(*st.fast, "rg:wino") && !impl_has(*st.fast, "rg:group8"))
+      if (st.fast && unguarded < chain.size() && !st.fast->clamps_in_store())
         shorten(unguarded, [](const Kernel&) { return true; });
       if (!st.fast && !chain.empty()) {
         chain.clear();

@@ -96,6 +96,7 @@ class Group8Conv : public Kernel {
   }
 
   std::string impl() const override { return "rg:group8_conv:avx2"; }
+  bool clamps_in_store() const override { return true; }
   Layout out_layout(int) const override { return layout_; }
 
   // ONNX W[g * 8 + oc][ic][kh][kw] packed as [g][kh][kw][ic][oc]: one load per tap and

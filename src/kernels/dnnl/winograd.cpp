@@ -222,6 +222,7 @@ class WinogradConv : public Kernel {
   }
 
   std::string impl() const override { return M == 4 ? "rg:wino_f43:avx2" : "rg:wino_f23:avx2"; }
+  bool clamps_in_store() const override { return true; }
   Layout out_layout(int) const override { return layout_; }
 
   // U = G g G^T per (output, input) channel pair, in double, packed [P][K/16][C][16] for
