@@ -6,7 +6,7 @@
 //   node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [--input ...]
 //        [--output-dir DIR] [--threads N] [--opt all|disable]
 //        [--bench-iters K | --bench-seconds S] [--warmup W] [--warmup-seconds S]
-//        [--batch B]
+//        [--batch B] [--profile]
 //
 // - A model with a single input also accepts `--input FILE.npy`.
 // - NPY: format versions 1, 2 and 3, C order, little-endian dtypes
@@ -28,6 +28,11 @@
 // - --batch B: every input's first (batch) dimension becomes B: the NPY's samples are
 //   taken in order and repeated cyclically (B=1 keeps the first sample, B=8 from a batch-2
 //   file repeats it four times). For models with a dynamic batch axis.
+// - --profile (with --bench-iters/--bench-seconds): ONNX Runtime's own per-node profile of
+//   the timed runs, added to the JSON line as "profile": [{"node","op","ms"}] (each node's
+//   median time per run, costliest first; node names are ORT's after its graph fusions)
+//   and "by_op": {op: ms}, to set against `rangeguard bench --profile`. Profiling costs
+//   a little time itself, so its runs' statistics read slightly slower.
 // - Errors: one line on stderr, exit code 1.
 //
 // onnxruntime-node is looked up in <repo>/third_party/ort/node_modules (installed by
@@ -41,6 +46,7 @@ const path = require('path');
 const USAGE = `usage: node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [--input ...]
            [--output-dir DIR] [--threads N] [--opt all|disable]
            [--bench-iters K | --bench-seconds S] [--warmup W] [--warmup-seconds S] [--batch B]
+           [--profile]
   --input NAME=FILE.npy  feed FILE.npy to the model input NAME (FILE.npy alone: single-input model)
   --output-dir DIR       write every output to DIR/<output name>.npy
   --threads N            intra-op threads (default 1)
@@ -50,6 +56,7 @@ const USAGE = `usage: node scripts/ort_run.js MODEL.onnx --input NAME=FILE.npy [
   --warmup W             untimed runs before the timed ones (default 3)
   --warmup-seconds S     keep warming up until S seconds have passed (after W runs)
   --batch B              resize every input's first dimension to B (samples repeated cyclically)
+  --profile              with --bench-*: ONNX Runtime's per-node times of the timed runs (median ms)
 example:
   node scripts/ort_run.js model.onnx --input input=x.npy --output-dir out/`;
 
@@ -207,7 +214,7 @@ function safeFileName(name) {
 function parseArgs(argv) {
   const opts = {
     model: null, inputs: [], outputDir: null, threads: 1, opt: 'all', benchIters: 0, warmup: 3,
-    benchSeconds: 0, warmupSeconds: 0, batch: 0,
+    benchSeconds: 0, warmupSeconds: 0, batch: 0, profile: false,
   };
   const needValue = (i, flag) => {
     if (i + 1 >= argv.length) fail(`${flag} needs a value`);
@@ -260,6 +267,9 @@ function parseArgs(argv) {
         else fail(`--opt must be all or disable, got '${v}'`);
         break;
       }
+      case '--profile':
+        opts.profile = true;
+        break;
       case '--bench-iters':
         opts.benchIters = intArg(value(a), a, 1);
         break;
@@ -285,6 +295,7 @@ function parseArgs(argv) {
   if (opts.model === null) fail('no model given (see --help)');
   if (opts.inputs.length === 0) fail('no --input given (see --help)');
   if (opts.benchSeconds && !opts.benchIters) opts.benchIters = 1;
+  if (opts.profile && !opts.benchIters) fail('--profile needs --bench-iters or --bench-seconds');
   return opts;
 }
 
@@ -340,6 +351,28 @@ function summarize(timesMs) {
   return { median_ms: r(median), p90_ms: r(p90), min_ms: r(s[0]), max_ms: r(s[n - 1]), mean_ms: r(mean), iters: n };
 }
 
+// ---------------------------------------------------------------- profile
+// ORT's profile file (chrome-trace JSON): each node's median kernel time over the runs
+// after the first `skip` (the warm-up), and the sum of those medians per operator.
+function nodeProfile(file, skip) {
+  const events = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const runs = events.filter((e) => e.cat === 'Session' && e.name === 'model_run').sort((a, b) => a.ts - b.ts);
+  const from = runs.length > skip ? runs[skip].ts : 0;
+  const per = new Map();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time') || e.ts < from) continue;
+    const node = e.name.slice(0, -'_kernel_time'.length);
+    if (!per.has(node)) per.set(node, { op: (e.args && e.args.op_name) || '?', times: [] });
+    per.get(node).times.push(e.dur / 1000);
+  }
+  const r = (x) => Math.round(x * 1e4) / 1e4;
+  const profile = [...per].map(([node, v]) => ({ node, op: v.op, ms: r(summarize(v.times).median_ms) }));
+  profile.sort((a, b) => b.ms - a.ms);
+  const byOp = {};
+  for (const p of profile) byOp[p.op] = r((byOp[p.op] || 0) + p.ms);
+  return { profile, by_op: byOp };
+}
+
 // ---------------------------------------------------------------- main
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
@@ -357,6 +390,12 @@ async function main() {
     executionMode: 'sequential',
     logSeverityLevel: 3,
   };
+  let profileDir = null;
+  if (opts.profile) {
+    profileDir = fs.mkdtempSync(path.join(require('os').tmpdir(), 'ort_profile-'));
+    sessionOptions.enableProfiling = true;
+    sessionOptions.profileFilePrefix = path.join(profileDir, 'p');
+  }
   let session;
   try {
     session = await ort.InferenceSession.create(opts.model, sessionOptions);
@@ -423,6 +462,13 @@ async function main() {
     report.threads = opts.threads;
     report.rss_mb = Math.round((rssMax / (1024 * 1024)) * 10) / 10;
     report.max_rss_mb = Math.round((process.resourceUsage().maxRSS / 1024) * 10) / 10; // maxRSS is in KiB
+    if (profileDir) {
+      session.endProfiling();
+      const files = fs.readdirSync(profileDir);
+      if (files.length !== 1) fail(`expected one ONNX Runtime profile in ${profileDir}, found ${files.length}`);
+      Object.assign(report, nodeProfile(path.join(profileDir, files[0]), warm));
+      fs.rmSync(profileDir, { recursive: true, force: true });
+    }
     process.stdout.write(JSON.stringify(report) + '\n');
   }
 }

@@ -165,6 +165,28 @@ class BenchTest(CleanErrors):
         self.assertEqual(j["sweep"]["over"], "streams")
         self.assertEqual(j["sweep"]["points"][0]["streams"], 1)
 
+    def test_ort_profile_beside_ours(self):
+        # scripts/ort_run.js --profile: ONNX Runtime's per-node medians of the timed runs,
+        # the peer of `bench --profile` when comparing the two layer by layer.
+        import numpy as np
+        x = self.path("x.npy")
+        np.save(x, np.random.default_rng(1).random((1, 1, 28, 28), dtype=np.float32))
+        ort_run = os.path.join(ROOT, "scripts", "ort_run.js")
+        p = subprocess.run(["node", ort_run, MODEL, "--input", x, "--bench-iters", "5", "--warmup", "2", "--profile"],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        j = json.loads(p.stdout)
+        self.assertTrue(j["profile"])
+        self.assertTrue(any("Conv" in e["op"] for e in j["profile"]), j["profile"])
+        self.assertTrue(all(e["ms"] >= 0 and e["node"] for e in j["profile"]))
+        self.assertAlmostEqual(sum(j["by_op"].values()), sum(e["ms"] for e in j["profile"]), places=2)
+        ms = [e["ms"] for e in j["profile"]]
+        self.assertEqual(ms, sorted(ms, reverse=True))
+        p = subprocess.run(["node", ort_run, MODEL, "--input", x, "--profile"], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(p.returncode, 1)
+        self.assertEqual(p.stderr.strip(), "ort_run: --profile needs --bench-iters or --bench-seconds")
+
     def test_self_test(self):
         out = self.path("s.json")
         p = run("bench", "--self-test", "--duration", "0.5", "--json", out)
