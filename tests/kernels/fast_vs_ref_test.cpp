@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "kernels/dnnl/dnnl_common.h"
 #include "support/builder.h"
@@ -13,8 +14,22 @@ namespace {
 
 constexpr double kTol = 1e-4;  // relative to max|reference|
 
-bool ran(const std::vector<std::string>& ops, const std::string& name) {
-  return std::find(ops.begin(), ops.end(), name) != ops.end();
+// Says which fast steps did run when `name` is not among them.
+::testing::AssertionResult ran(const std::vector<std::string>& ops, const std::string& name) {
+  if (std::find(ops.begin(), ops.end(), name) != ops.end()) return ::testing::AssertionSuccess();
+  std::string seen;
+  for (const auto& o : ops) seen += (seen.empty() ? "" : ", ") + o;
+  return ::testing::AssertionFailure() << "no fast step " << name << " (ran: " << seen << ")";
+}
+
+// A fused step `label` ran; or, where `clip_may_split` and the ISA is not AVX2, the
+// convolution with its ReLU and then the Clip as a step of its own: oneDNN's AVX-512
+// convolutions take the pair only in kernels the planner passes over (its Winograd takes
+// a ReLU alone, a grouped one with a clip becomes its reference kernel).
+::testing::AssertionResult ran_chain(const std::vector<std::string>& ops, const std::string& label, bool clip_may_split) {
+  if (clip_may_split && fast_isa().rfind("avx2", 0) != 0 && ran(ops, "Conv+Relu") && ran(ops, "Clip"))
+    return ::testing::AssertionSuccess();
+  return ran(ops, label);
 }
 
 Attribute ints(std::vector<int64_t> v) { return Attribute::of_ints(std::move(v)); }
@@ -167,7 +182,7 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));
   Graph g = b.build();
   std::string where = "x " + shape_str({n, c, h, w}) + " m " + std::to_string(m) + " variant " + std::to_string(variant);
-  EXPECT_TRUE(ran(fast_ops(g, inputs), label)) << where;
+  EXPECT_TRUE(ran_chain(fast_ops(g, inputs), label, variant == 2)) << where;
   Session fast(g, {});
   if (fast_isa().rfind("avx2", 0) == 0) {
     std::vector<Shape> shapes;
@@ -207,7 +222,9 @@ TEST_P(Seeded, GroupedConvEightChannelsPerGroup) {
     label = "Conv+Add+Relu";
   } else if (variant == 1) {
     y = b.node("PRelu", {y, b.constant("slope", random_tensor({c, 1, 1}, rng, 0.f, 0.3f))});
-    label = "Conv+PRelu";
+    // oneDNN's AVX-512 grouped convolution takes a prelu post-op only in its reference
+    // kernel, so there the planner leaves the PRelu a step of its own.
+    label = fast_isa().rfind("avx2", 0) == 0 ? "Conv+PRelu" : "PRelu";
   } else if (variant == 2) {
     y = b.node("Clip", {b.node("Relu", {y}), b.constant("lo", Tensor::scalar(-0.5f)), b.constant("hi", Tensor::scalar(0.7f))});
     label = "Conv+Relu+Clip";
@@ -221,7 +238,7 @@ TEST_P(Seeded, GroupedConvEightChannelsPerGroup) {
   std::string where = "x " + shape_str({n, c, h, w}) + " stride " + std::to_string(stride) + " pads " +
                       std::to_string(pads[0]) + std::to_string(pads[1]) + std::to_string(pads[2]) +
                       std::to_string(pads[3]) + " variant " + std::to_string(variant);
-  EXPECT_TRUE(ran(fast_ops(g, inputs), label)) << where;
+  EXPECT_TRUE(ran_chain(fast_ops(g, inputs), label, variant == 2)) << where;
   Session fast(g, {});
   if (fast_isa().rfind("avx2", 0) == 0) {
     std::vector<Shape> shapes;
@@ -483,7 +500,10 @@ TEST_P(Seeded, LinearLayersAsConvolutions) {
   for (const auto& st : plan.steps()) {
     if (!st.node || (st.node->op_type != "MatMul" && st.node->op_type != "Gemm")) continue;
     ASSERT_TRUE(st.fast) << where << " " << st.node->op_type;
-    bool conv = st.fast->impl().find("gemm") == std::string::npos;
+    // oneDNN names its matmuls "gemm:jit" (AVX2) or "brg:<isa>" (AVX-512, where Linear
+    // layers stay matmuls); anything else is the 1x1 convolution.
+    const std::string impl = st.fast->impl();
+    bool conv = impl.find("gemm") == std::string::npos && impl.find(":brg:") == std::string::npos;
     convs += conv;
     matmuls++;
     if (checked && st.fused.size() > 1 && st.fused.back()->op_type == "Max") {
@@ -638,7 +658,12 @@ TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
     }
     if (st.node->op_type == "Concat" && whole) {
       ASSERT_TRUE(st.fast) << where;
-      EXPECT_EQ(st.fast->impl(), "rg:concat_runs") << where;
+      // On AVX-512 oneDNN may give some convolutions channels-last outputs; a join of
+      // those stays oneDNN's (reordering them into blocks first was no faster, measured).
+      const Layout& first = plan.slots()[st.in[0]].layout;
+      bool same = dnnl_util::channel_block(first) != 0;
+      for (int i : st.in) same &= same_layout(plan.slots()[i].layout, first);
+      if (same) EXPECT_EQ(st.fast->impl(), "rg:concat_runs") << where;
     }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
@@ -792,14 +817,21 @@ TEST_P(Seeded, RangeGuardClampsZeroesAndCounts) {
     EXPECT_EQ(fast_vs_ref(g, {in}), 0.0) << shape_str(xs) << what;
   };
   on_input(x, lo, hi, per_channel ? " per channel" : " per tensor");
-  {  // after a convolution: oneDNN's blocked layout, run in place over the conv's output
+  {  // after a convolution: oneDNN's blocked layout, run in place over the conv's output.
+    // Inputs and weights are multiples of 1/8, so every convolution sums exactly in any
+    // order: a value near a bound cannot land on different sides of it in the two runs
+    // (in zero mode that would show as a whole value's difference).
+    auto eighths = [](Tensor t) {
+      for (int64_t i = 0; i < t.numel(); i++) t.data<float>()[i] = std::round(t.data<float>()[i] * 8.f) / 8.f;
+      return t;
+    };
     GraphBuilder b;
-    std::string v = b.node("Conv", {b.input("x", x), b.constant("w", random_tensor({c, c, 1, 1}, rng, -0.5f, 0.5f))});
+    std::string v = b.node("Conv", {b.input("x", x), b.constant("w", eighths(random_tensor({c, c, 1, 1}, rng, -0.5f, 0.5f)))});
     std::string y = b.node("RangeGuard", {v, b.constant("lo", lo), b.constant("hi", hi)}, {{"mode", mode}}, 2);
     b.output(y);
     b.output(y.substr(0, y.size() - 1) + "1");
     Graph g = b.build();
-    std::vector<Tensor> in{random_tensor(x, rng)};
+    std::vector<Tensor> in{eighths(random_tensor(x, rng))};
     EXPECT_TRUE(ran(fast_ops(g, in), "RangeGuard"));
     EXPECT_LT(fast_vs_ref(g, in), kTol) << shape_str(x);
   }

@@ -167,6 +167,13 @@ std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {
   }
   try {
     // oneDNN picks the destination layout; the copy is ours where that layout allows it.
+    // Parts in nChw8c/16c are joined in their own layout: oneDNN 2.6 may pick one with
+    // the batch inside the channel blocks for them (AVX-512, batch 2-3), which only its
+    // reference concat writes.
+    if (int64_t block = channel_block(srcs[0].data); (block == 8 || block == 16) && out.size() == 4) {
+      memory::desc dst(to_dims(out), srcs[0].data_type(), block == 8 ? tag::aBcd8b : tag::aBcd16b);
+      if (auto k = make_run_concat(srcs, inputs, dst, (int)axis, out)) return k;
+    }
     dnnl::concat::primitive_desc pd((int)axis, srcs, engine(), base_attr(false));
     if (auto k = make_run_concat(srcs, inputs, pd.dst_desc(), (int)axis, out)) return k;
     return std::make_unique<ConcatKernel>(c, srcs, std::move(inputs), pd);
