@@ -281,6 +281,11 @@ TEST_P(Seeded, ReduceMeanOverSpatialAxesAsPool) {
     EXPECT_TRUE(fast) << where;
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+  // A bf16 plan pools in bf16: the [N, C] result must still reach the Gemm as fp32
+  // (read as fp32, its bf16 bytes broke ShuffleNet's head on AMX: max rel err 1.37).
+  SessionOptions bf;
+  bf.precision = Precision::bf16;
+  EXPECT_LT(fast_vs_ref(g, inputs, bf), 0.05) << where << " bf16";
 }
 
 // A squeeze-excite block (EfficientNet, MobileNetV3): the [N, C, 1, 1] scale from the

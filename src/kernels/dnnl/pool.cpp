@@ -197,9 +197,11 @@ std::unique_ptr<Kernel> make_pool(const CompileCtx& c) {
 
 // True when a [N, C, 1, ...] descriptor puts element (n, c) at n * C + c, as the plain
 // [N, C] tensor does, and is no larger: nChw8c/16c without channel padding (padding would
-// be written past the plain buffer), channels-last, plain.
+// be written past the plain buffer), channels-last, plain; in fp32 (a bf16 plan's pool
+// writes bf16, which read as the fp32 output gave ShuffleNet garbage, max rel err 1.37).
 bool bytes_as_plain_nc(const memory::desc& md) {
   const dnnl_memory_desc_t& d = md.data;
+  if (d.data_type != dnnl_f32) return false;
   if (d.format_kind != dnnl_blocked || d.offset0 != 0 || d.padded_dims[1] != d.dims[1]) return false;
   const auto& b = d.format_desc.blocking;
   int64_t blk = 1;
