@@ -37,7 +37,8 @@ int remove_identity(Graph& g) {
     Node& n = g.nodes[i];
     bool passthrough = n.domain.empty() && (n.op_type == "Identity" || zero_pad(g, n) ||
         (n.op_type == "Dropout" && !n.has_input(2) && (n.outputs.size() < 2 || n.outputs[1].empty())));
-    if (!passthrough || n.inputs.empty() || n.inputs[0].empty()) {
+    // A node without an output (a malformed model the fuzzer wrote) passes nothing on.
+    if (!passthrough || n.inputs.empty() || n.inputs[0].empty() || n.outputs.empty() || n.outputs[0].empty()) {
       i++;
       continue;
     }

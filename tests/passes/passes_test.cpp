@@ -188,6 +188,23 @@ TEST(Passes, RemovesIdentityAndDropoutButKeepsOutputNames) {
   EXPECT_EQ(g.nodes.back().outputs[0], out);  // the Neg now produces the output name
 }
 
+// A Dropout or Identity with no outputs (a malformed model; the fuzzer wrote one) is left
+// alone, not read past its empty output list.
+TEST(Passes, KeepsPassthroughWithoutOutputs) {
+  GraphBuilder b;
+  std::string x = b.input("x", {2, 3});
+  b.output(b.node("Relu", {x}));
+  Graph g = b.build();
+  for (const char* op : {"Dropout", "Identity"}) {
+    Node n;
+    n.op_type = op;
+    n.inputs = {x};
+    g.nodes.push_back(n);
+  }
+  EXPECT_EQ(remove_identity(g), 0);
+  EXPECT_EQ(count(g, "Dropout") + count(g, "Identity"), 2);
+}
+
 // torch's exporter writes Pad(x, zeros) before a DenseNet transition's AveragePool.
 TEST(Passes, RemovesPadByZeroOnly) {
   auto zeros = [] { return Tensor::from_vector<int64_t>({8}, std::vector<int64_t>(8, 0)); };
