@@ -199,6 +199,32 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   expect_weight_change_seen(fast, g, inputs, pick(0, (int)(m * c * 9) - 1), where);
 }
 
+// Which convolution a 3x3 layer gets by image size. With AVX-512, oneDNN's Winograd only
+// from 64 outputs up: on smaller images (ResNet's 7x7) a layer waits for its weights, and
+// Winograd's are 16/9 the direct ones (docs/speed.md). On AVX2 rangeguard's own Winograd
+// keeps 7x7 images (F(2,3)), where it was measured to win.
+TEST(FastKernels, WinogradBySize) {
+  std::mt19937 rng(7);
+  for (int64_t hw : {7, 14}) {
+    GraphBuilder b;
+    std::string y = b.node("Conv", {b.input("x", {1, 32, hw, hw}), b.constant("w", random_tensor({32, 32, 3, 3}, rng))},
+                           {{"pads", ints({1, 1, 1, 1})}});
+    b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));  // keeps the conv's layout
+    Graph g = b.build();
+    Session s(g, {});
+    std::string impl;
+    for (const auto& st : s.plan({Shape{1, 32, hw, hw}}).steps())
+      if (st.fast && st.node && st.node->op_type == "Conv") impl = st.fast->impl();
+    bool wino = impl.find("wino") != std::string::npos;
+    if (fast_isa().rfind("avx2", 0) == 0) {
+      EXPECT_TRUE(wino) << hw << "x" << hw << ": " << impl;
+    } else if (fast_isa().rfind("avx512", 0) == 0) {
+      EXPECT_EQ(wino, hw * hw >= 64) << hw << "x" << hw << ": " << impl;
+    }
+    EXPECT_LT(fast_vs_ref(g, {random_tensor({1, 32, hw, hw}, rng)}), kTol) << hw;
+  }
+}
+
 // Grouped 3x3 convolutions with 8 channels per group (RegNet): stride 1 or 2, any
 // padding, rows from 1 pixel to more than two tiles wide, a batch, and each post-op the
 // kernel applies. On AVX2 it is rangeguard's own kernel and the test checks it ran.

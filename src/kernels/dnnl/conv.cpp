@@ -141,15 +141,17 @@ std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
   if (c.in_shapes[0].size() < 3 || c.in_shapes[0].size() > 5) return nullptr;
   // Winograd first where oneDNN has it (3x3, stride 1, fp32): 2.25x fewer multiplies,
   // error well inside the parity tolerance; everything else runs direct.
-  // Not on small images (ResNet's 7x7 stage): there a layer waits for its weights to
-  // stream in, and F(2,3)'s are 16/9 the direct ones (512 channels on AVX-512, weights
-  // cold: 1.67 ms Winograd, 1.58 direct; scripts/conv_weights_bench.cpp, docs/speed.md).
-  const Shape& y = c.out_shapes[0];
-  bool small = y.size() == 4 && y[2] * y[3] < 64;
-  if (!transposed && c.winograd && !c.bf16 && !small) {
-    try {
-      return std::make_unique<ConvKernel>(c, transposed, true);
-    } catch (const dnnl::error&) {
+  if (!transposed && c.winograd && !c.bf16) {
+    // oneDNN's (AVX-512) not on small images (ResNet's 7x7 stage): there a layer waits
+    // for its weights to stream in, and F(2,3)'s are 16/9 the direct ones (512 channels,
+    // weights cold: 1.67 ms Winograd, 1.58 direct; scripts/conv_weights_bench.cpp,
+    // docs/speed.md). Ours on AVX2 decides for itself (make_winograd_conv).
+    const Shape& y = c.out_shapes[0];
+    if (y.size() != 4 || y[2] * y[3] >= 64) {
+      try {
+        return std::make_unique<ConvKernel>(c, transposed, true);
+      } catch (const dnnl::error&) {
+      }
     }
     if (auto k = make_winograd_conv(c)) return k;  // ours where oneDNN has none (AVX2)
   }
