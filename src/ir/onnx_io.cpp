@@ -119,8 +119,12 @@ ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v, const std::string
   vi.dtype = dtype_from_onnx(tt.elem_type());
   if (tt.has_shape()) {
     vi.has_shape = true;
+    int64_t n = 1;  // of the known dims: a declared shape no tensor could have is refused
     for (const auto& d : tt.shape().dim()) {
       if (d.has_dim_value() && d.dim_value() >= 0) {
+        if (d.dim_value() > 0 && n > kMaxElements / d.dim_value())
+          fail(ErrorCode::invalid_model, "{}: value '{}' declares an implausibly large shape", what, v.name());
+        n *= d.dim_value();
         vi.shape.push_back(d.dim_value());
         vi.dim_names.push_back("");
       } else {

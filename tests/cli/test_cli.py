@@ -142,6 +142,16 @@ class CliTest(CleanErrors):
         open(self.path("empty.onnx"), "wb").close()
         self.assert_clean_error(run("info", self.path("empty.onnx")), "empty.onnx")
 
+    def test_implausible_declared_shape(self):
+        # Found by the model fuzzer: an input declared [2085157486960016126, 28] overflowed
+        # the element count of its shape (UBSan).
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2085157486960016126, 28])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+        onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), self.path("huge.onnx"))
+        for cmd in ("info", "bench"):
+            self.assert_clean_error(run(cmd, self.path("huge.onnx")), "value 'x' declares an implausibly large shape")
+
     def test_missing_external_data(self):
         small_model(self.path("ext.onnx"), external=True)
         os.remove(self.path("ext.onnx.data"))
