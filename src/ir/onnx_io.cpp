@@ -16,14 +16,20 @@ namespace {
 // single tensor; stops a hostile dims field from asking for petabytes.
 constexpr int64_t kMaxElements = int64_t(1) << 36;
 
+// Multiplies the element count `n` by a dimension `d` >= 0; false, leaving `n`, when the
+// product would pass kMaxElements (and could overflow).
+bool grow_count(int64_t& n, int64_t d) {
+  if (d > 0 && n > kMaxElements / d) return false;
+  n *= d;
+  return true;
+}
+
 Shape tensor_dims(const onnx::TensorProto& t, const std::string& what) {
   Shape s;
   int64_t n = 1;
   for (int64_t d : t.dims()) {
     if (d < 0) fail(ErrorCode::invalid_model, "{}: tensor '{}' has a negative dimension", what, t.name());
-    if (d > 0 && n > kMaxElements / d)
-      fail(ErrorCode::invalid_model, "{}: tensor '{}' is implausibly large", what, t.name());
-    n *= d;
+    if (!grow_count(n, d)) fail(ErrorCode::invalid_model, "{}: tensor '{}' is implausibly large", what, t.name());
     s.push_back(d);
   }
   return s;
@@ -122,9 +128,8 @@ ValueInfo value_info_from_proto(const onnx::ValueInfoProto& v, const std::string
     int64_t n = 1;  // of the known dims: a declared shape no tensor could have is refused
     for (const auto& d : tt.shape().dim()) {
       if (d.has_dim_value() && d.dim_value() >= 0) {
-        if (d.dim_value() > 0 && n > kMaxElements / d.dim_value())
+        if (!grow_count(n, d.dim_value()))
           fail(ErrorCode::invalid_model, "{}: value '{}' declares an implausibly large shape", what, v.name());
-        n *= d.dim_value();
         vi.shape.push_back(d.dim_value());
         vi.dim_names.push_back("");
       } else {
