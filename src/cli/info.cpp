@@ -94,7 +94,7 @@ void add_info(CLI::App& app) {
       std::cout << "FLOPs      " << human((double)mi.flops) << " per inference (inputs " << shapes << ")\n";
       std::cout << "nodes      " << mi.nodes << " (" << mi.nodes_after_passes << " plan steps, " << mi.fused_nodes
                 << " nodes fused)\n";
-      std::cout << fmt::format("memory     {} peak activations ({} arena reused by liveness + {} scratchpad)\n",
+      std::cout << fmt::format("memory     {} peak activations ({} arena reused by liveness + {} kernel scratch)\n",
                                human_bytes(mi.activation_bytes + mi.scratch_bytes), human_bytes(mi.activation_bytes),
                                human_bytes(mi.scratch_bytes));
       std::cout << "isa        " << mi.isa << " (oneDNN)\n";

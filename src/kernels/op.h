@@ -131,6 +131,10 @@ struct CompileCtx {
   // cannot fuse them returns null and the planner retries without.
   std::vector<PostOp> post_ops;
   Scratch* scratch = nullptr;
+  // Inputs a kernel converts to another layout on the way in live here, also shared by
+  // the plan's kernels: a converted copy is only read while its kernel runs. Kept apart
+  // from `scratch`, which a kernel's primitive uses at the same time.
+  Scratch* staging = nullptr;
 
   CompileCtx(const Node& n, int64_t op) : node(n), opset(op) {}
 };

@@ -27,7 +27,7 @@ struct ModelInfo {
   std::map<std::string, int> kernel_impls;  // "dnnl:..." / "ref" -> step count
   int64_t fused_nodes = 0;                  // nodes run inside another node's kernel
   size_t activation_bytes = 0;              // peak activation memory: arena (reused by liveness)
-  size_t scratch_bytes = 0;                 //   plus the kernels' shared scratchpad
+  size_t scratch_bytes = 0;                 //   plus the kernels' shared scratch (scratchpads, converted inputs)
   std::string isa;                          // instruction set oneDNN dispatches
 };
 

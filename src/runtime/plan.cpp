@@ -327,6 +327,7 @@ void Plan::plan_node(int ni) {
       cc.winograd = opts_.winograd;
       cc.blocked_1x1 = opts_.blocked_1x1;
       cc.scratch = &scratch_;
+      cc.staging = &staging_;
       const std::string& last = chain.empty() ? n.outputs[0] : chain.back().node->outputs[0];
       // Kept values get a plain twin below instead: forcing a plain destination here could
       // change the kernel oneDNN picks, and with it the rounding the observer sees.
@@ -545,6 +546,7 @@ void Plan::allocate() {
   }
   activation_bytes_ = total;
   scratch_.get();
+  staging_.get();
   for (auto& st : steps_) {
     st.ctx = std::make_unique<KernelCtx>(st.node ? *st.node : reorder_node(), opset_);
     for (int s : st.in) st.ctx->in.push_back(s < 0 ? nullptr : &slots_[s].value);

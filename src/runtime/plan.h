@@ -93,10 +93,11 @@ class Plan {
   const std::deque<Slot>& slots() const { return slots_; }
   int slot_of(const std::string& value) const;  // -1 when unknown
   int64_t opset() const { return opset_; }
-  // Bytes of the activation arena (buffers reused by liveness) and of the shared
-  // kernel scratchpad: together the plan's peak activation memory, weights excluded.
+  // Bytes of the activation arena (buffers reused by liveness) and of the kernels' shared
+  // scratch (oneDNN scratchpads, inputs converted to another layout): together the
+  // plan's peak activation memory, weights excluded.
   size_t activation_bytes() const { return activation_bytes_; }
-  size_t scratch_bytes() const { return scratch_.size(); }
+  size_t scratch_bytes() const { return scratch_.size() + staging_.size(); }
 
  private:
   void build(const std::vector<Shape>& input_shapes);
@@ -129,7 +130,7 @@ class Plan {
   std::unordered_map<std::string, std::vector<int>> consumers_;
   std::unordered_map<std::string, int> producers_;
   std::vector<bool> absorbed_;  // nodes fused into an earlier step
-  Scratch scratch_;
+  Scratch scratch_, staging_;  // shared by the kernels: see CompileCtx
   std::shared_ptr<void> arena_;
   int threads_ = 1;  // the plan's intra-op threads (resolved)
   double tuned_threshold_ = 0;  // steps below this many FLOPs run on one thread

@@ -225,6 +225,36 @@ TEST(FastKernels, WinogradBySize) {
   }
 }
 
+// Inputs a kernel converts to another layout (here plain NCHW into a convolution's
+// blocked or channels-last one) live in the plan's shared scratch, not in a buffer per
+// kernel: four branches need no more of it than two, and the results stay right. (One
+// branch alone would be a graph output, which oneDNN gives another kernel.)
+TEST(FastKernels, ConvertedInputsShareThePlansScratch) {
+  std::mt19937 rng(11);
+  const Shape x{1, 32, 28, 28};
+  size_t two_branches = 0;
+  for (int branches : {2, 4}) {
+    GraphBuilder b;
+    std::string sum;
+    std::vector<Tensor> inputs;
+    for (int i = 0; i < branches; i++) {
+      std::string w = b.constant("w" + std::to_string(i), random_tensor({32, 32, 1, 1}, rng));
+      std::string y = b.node("Conv", {b.input("x" + std::to_string(i), x), w});
+      sum = sum.empty() ? y : b.node("Add", {sum, y});
+      inputs.push_back(random_tensor(x, rng));
+    }
+    b.output(sum);
+    Graph g = b.build();
+    Session s(g, {});
+    std::vector<Shape> shapes(branches, x);
+    size_t scratch = s.plan(shapes).scratch_bytes();
+    EXPECT_GE(scratch, (size_t)shape_numel(x) * sizeof(float)) << branches << " branches";
+    if (branches == 2) two_branches = scratch;
+    else EXPECT_EQ(scratch, two_branches);
+    EXPECT_LT(fast_vs_ref(g, inputs), kTol) << branches << " branches";
+  }
+}
+
 // Grouped 3x3 convolutions with 8 channels per group (RegNet): stride 1 or 2, any
 // padding, rows from 1 pixel to more than two tiles wide, a batch, and each post-op the
 // kernel applies. On AVX2 it is rangeguard's own kernel and the test checks it ran.

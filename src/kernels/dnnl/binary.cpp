@@ -49,7 +49,8 @@ class BinaryKernel : public PrimKernel {
         if (c.in_values[second]) {
           const_second_ = ConstPort(c.in_values[second], s1, blocked);
         } else {
-          second_port_ = InputPort(s1, blocked);
+          Staging staging(c);
+          second_port_ = InputPort(s1, blocked, &staging);
         }
         s1 = blocked;
       }

@@ -83,14 +83,15 @@ class ConvKernel : public PrimKernel {
       pd = dpd;
     }
     memory::desc dst = pd.query_md(dnnl::query::dst_md);
-    src_ = InputPort(arrival_desc(c, 0), pd.query_md(dnnl::query::src_md));
+    Staging staging(c);
+    src_ = InputPort(arrival_desc(c, 0), pd.query_md(dnnl::query::src_md), &staging);
     args_[DNNL_ARG_SRC] = src_.target();
     memory::desc wt = pd.query_md(dnnl::query::weights_md);
     if (c.in_values[1]) {
       weights_ = ConstPort(c.in_values[1], wsrc, wt);
       args_[DNNL_ARG_WEIGHTS] = weights_.mem();
     } else {
-      wport_ = InputPort(wsrc, wt);
+      wport_ = InputPort(wsrc, wt, &staging);
       args_[DNNL_ARG_WEIGHTS] = wport_.target();
     }
     if (has_bias_) {

@@ -229,14 +229,23 @@ void reserve_scratch(const CompileCtx& c, const dnnl::primitive_desc_base& pd) {
   if (c.scratch) c.scratch->reserve(pd.scratchpad_desc().get_size());
 }
 
-InputPort::InputPort(const memory::desc& arrival, const memory::desc& wanted) {
+InputPort::InputPort(const memory::desc& arrival, const memory::desc& wanted, Staging* staging) {
   user_ = memory(arrival, engine(), DNNL_MEMORY_NONE);
   if (arrival == wanted) {
     internal_ = user_;
     return;
   }
-  buf_ = aligned_buffer(wanted.get_size());
-  internal_ = memory(wanted, engine(), buf_.get());
+  if (staging && staging->scratch) {
+    // The staging memory is allocated once every kernel has reserved: bind() points at it.
+    staging_ = staging->scratch;
+    offset_ = staging->used;
+    staging->used += (wanted.get_size() + 63) / 64 * 64;
+    staging_->reserve(staging->used);
+    internal_ = memory(wanted, engine(), DNNL_MEMORY_NONE);
+  } else {
+    buf_ = aligned_buffer(wanted.get_size());
+    internal_ = memory(wanted, engine(), buf_.get());
+  }
   reorder_ = dnnl::reorder(user_, internal_);
   args_ = {{DNNL_ARG_FROM, user_}, {DNNL_ARG_TO, internal_}};
 }
@@ -244,6 +253,10 @@ InputPort::InputPort(const memory::desc& arrival, const memory::desc& wanted) {
 const memory& InputPort::bind(void* data) {
   user_.set_data_handle(data);
   if (reorder_) {
+    if (staging_) {
+      void* at = static_cast<char*>(staging_->get()) + offset_;
+      if (at != bound_) internal_.set_data_handle(bound_ = at);  // shared by args_ and the kernel's copies
+    }
     reorder_.execute(stream(), args_);
     return internal_;
   }

@@ -51,15 +51,24 @@ dnnl::primitive_attr base_attr(bool bf16);
 // Reserves the scratchpad a primitive needs in the plan's shared scratch.
 void reserve_scratch(const CompileCtx& c, const dnnl::primitive_desc_base& pd);
 
+// Where one kernel's converted inputs go: consecutive regions of the plan's staging
+// memory (CompileCtx::staging), so that they never overlap within the kernel. A private
+// buffer per converted input made densenet121's plan 111 MB larger at batch 2.
+struct Staging {
+  explicit Staging(const CompileCtx& c) : scratch(c.staging) {}
+  Scratch* scratch;  // null outside a plan: each port then has a buffer of its own
+  size_t used = 0;
+};
+
 // An input that may need converting from how it arrives to how a primitive wants it.
 // Built once; run() returns the memory to pass to the primitive.
 class InputPort {
  public:
   InputPort() = default;
-  InputPort(const memory::desc& arrival, const memory::desc& wanted);
+  InputPort(const memory::desc& arrival, const memory::desc& wanted, Staging* staging = nullptr);
   const memory& bind(void* data);  // converts if needed, returns the memory to use
   bool converts() const { return (bool)reorder_; }
-  // The memory the primitive reads (the same object on every run).
+  // The memory the primitive reads (the same object on every run; bind() may re-point it).
   const memory& target() const { return internal_; }
 
  private:
@@ -67,6 +76,9 @@ class InputPort {
   dnnl::reorder reorder_;
   std::unordered_map<int, memory> args_;  // built once: no allocation per run
   std::shared_ptr<void> buf_;
+  Scratch* staging_ = nullptr;  // internal_ lies at staging_->get() + offset_
+  size_t offset_ = 0;
+  void* bound_ = nullptr;
 };
 
 // Constant weights reordered once into the layout a primitive wants. refresh() redoes

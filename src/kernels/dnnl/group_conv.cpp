@@ -89,8 +89,9 @@ class Group8Conv : public Kernel {
         bias_src_(c.node.has_input(2) ? c.in_values[2] : nullptr), has_sum_(has_sum) {
     memory::desc act(to_dims(c.in_shapes[0]), dt::f32, tag::nChw8c);
     memory::desc dst(to_dims(c.out_shapes[0]), dt::f32, tag::nChw8c);
-    src_ = InputPort(arrival_desc(c, 0), act);
-    if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst);
+    Staging staging(c);
+    src_ = InputPort(arrival_desc(c, 0), act, &staging);
+    if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst, &staging);
     layout_ = layout_of(dst, c.out_shapes[0]);
     refresh_constants();
   }

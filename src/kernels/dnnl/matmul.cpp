@@ -75,13 +75,14 @@ class MatMulKernel : public PrimKernel {
     // An operand arriving in a conv's blocked layout is converted on the way in
     // (make_matmul takes such an operand only with its shape unchanged).
     auto arrival = [&](int i, const memory::desc& plain) { return is_plain(c.in_layouts[i]) ? plain : arrival_desc(c, i); };
-    a_ = InputPort(arrival(0, a_src), src_md);
+    Staging staging(c);
+    a_ = InputPort(arrival(0, a_src), src_md, &staging);
     args_[DNNL_ARG_SRC] = a_.target();
     if (c.in_values[1]) {
       b_const_ = ConstPort(c.in_values[1], b_src, wei_md);
       args_[DNNL_ARG_WEIGHTS] = b_const_.mem();
     } else {
-      b_ = InputPort(arrival(1, b_src), wei_md);
+      b_ = InputPort(arrival(1, b_src), wei_md, &staging);
       args_[DNNL_ARG_WEIGHTS] = b_.target();
     }
     if (bias) {

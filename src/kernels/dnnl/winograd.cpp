@@ -209,8 +209,9 @@ class WinogradConv : public Kernel {
         scratch_(c.scratch), has_sum_(has_sum) {
     memory::desc act(to_dims(c.in_shapes[0]), dt::f32, tag::nChw8c);
     memory::desc dst(to_dims(c.out_shapes[0]), dt::f32, tag::nChw8c);
-    src_ = InputPort(arrival_desc(c, 0), act);
-    if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst);
+    Staging staging(c);
+    src_ = InputPort(arrival_desc(c, 0), act, &staging);
+    if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst, &staging);
     int64_t t = g.tiles(), ci = g.cb * kLanes, ko = g.kb * kLanes;
     v_floats_ = (P * t * ci + 15) / 16 * 16;
     scratch_->reserve((v_floats_ + P * t * ko) * sizeof(float));
