@@ -143,6 +143,11 @@ TEST_P(Seeded, BottleneckWithBlocked1x1) {
   EXPECT_EQ(blocked_1x1, 2) << "x " << shape_str(x) << " c " << c;
   EXPECT_TRUE(ran(fast_ops(g, inputs, o), "Conv+Add+Relu"));
   EXPECT_LT(fast_vs_ref(g, inputs, o), kTol) << "x " << shape_str(x) << " c " << c << " mid " << mid;
+  // The layout autotune (where the 3x3 layer takes Winograd) compiles and times both
+  // layouts one after the other; whichever it keeps must still be right.
+  SessionOptions tuned;
+  tuned.autotune_layout = true;
+  EXPECT_LT(fast_vs_ref(g, inputs, tuned), kTol) << "autotuned, x " << shape_str(x) << " c " << c;
 }
 
 // 3x3 stride-1 convolutions with enough output tiles take Winograd F(4x4, 3x3), or
