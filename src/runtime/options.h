@@ -16,6 +16,10 @@ struct SessionOptions {
   // plan is compiled and keep the faster: small steps lose more to waking threads than
   // they gain. Adds a few runs of the model to compile time.
   bool autotune_threads = true;
+  // The threshold that tuning chose for this plan before, applied without timing again
+  // (steps below this many FLOPs run on one thread); < 0 = time it. The layout autotune
+  // sets it when it compiles a plan a second time.
+  double single_thread_below = -1;
   bool winograd = true;                // let 3x3 stride-1 convolutions use Winograd
   // 1x1 convolutions read and write oneDNN's nChw16c blocks instead of the layout oneDNN
   // would pick (channels-last). Set by the layout autotune, below, or by hand.

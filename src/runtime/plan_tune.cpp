@@ -26,6 +26,7 @@ void Plan::autotune_threads() {
   // an input), zeros are not a valid stand-in, so such plans are left untuned.
   for (const auto& st : steps_)
     if (st.dynamic) return;
+  const double known = opts_.single_thread_below;
   std::vector<std::unique_ptr<Kernel>> multi(n), single(n);
   std::vector<double> flops(n, 0);
   for (size_t i = 0; i < n; i++) {
@@ -35,7 +36,7 @@ void Plan::autotune_threads() {
     for (int k : st.in) ins.push_back(k < 0 ? Shape{} : slots_[k].shape);
     for (int k : st.out) outs.push_back(k < 0 ? Shape{} : slots_[k].shape);
     flops[i] = (double)node_flops(*st.node, ins, outs);
-    if (st.compile) {
+    if (st.compile && (known < 0 || flops[i] < known)) {
       omp_set_num_threads(1);
       single[i] = find_fast(st.node->op_type)->make(*st.compile);
       multi[i] = std::move(st.fast);
@@ -55,6 +56,11 @@ void Plan::autotune_threads() {
     for (size_t i = 0; i < n; i++)
       if (multi[i] || single[i]) (steps_[i].threads ? single[i] : multi[i]) = std::move(steps_[i].fast);
   };
+  if (known >= 0) {
+    configure(known);
+    tuned_threshold_ = known;
+    return;
+  }
   const double thresholds[] = {0, 1e6, 3e6, 1e7, 3e7, 1e8, 1e30};
   double best_t = 0;
   int64_t best = INT64_MAX;

@@ -136,6 +136,8 @@ std::unique_ptr<Plan> compile_plan(const Graph& g, const std::vector<Shape>& sha
   auto plan = std::make_unique<Plan>(g, shapes, o);
   if (!o.autotune_layout || o.blocked_1x1 || !plan->has_layout_choice()) return plan;
   int64_t a = plan->fastest_zero_run(6);
+  SessionOptions again = o;  // if it wins, compiled again without timing its threads anew
+  again.single_thread_below = plan->single_thread_below();
   plan.reset();
   SessionOptions ob = o;
   ob.blocked_1x1 = true;
@@ -147,7 +149,7 @@ std::unique_ptr<Plan> compile_plan(const Graph& g, const std::vector<Shape>& sha
   // Only a clear win changes oneDNN's own choice: zeroed inputs are a proxy for real ones.
   if (b < a * 0.98) return blocked;
   blocked.reset();
-  return std::make_unique<Plan>(g, shapes, o);
+  return std::make_unique<Plan>(g, shapes, again);
 }
 
 }  // namespace

@@ -260,6 +260,33 @@ TEST(FastKernels, ConvertedInputsShareThePlansScratch) {
   }
 }
 
+// A thread threshold already known (the layout autotune compiling a plan again) is
+// applied as given instead of being timed: everything on one thread, or nothing.
+TEST(FastKernels, KnownThreadThresholdIsApplied) {
+  std::mt19937 rng(13);
+  const Shape x{1, 16, 12, 12};
+  GraphBuilder b;
+  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", x), b.constant("w1", random_tensor({32, 16, 3, 3}, rng))},
+                                         {{"pads", ints({1, 1, 1, 1})}})});
+  y = b.node("Conv", {y, b.constant("w2", random_tensor({16, 32, 1, 1}, rng))});
+  b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({2, 2})}}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor(x, rng)};
+  for (double known : {0.0, 1e30}) {
+    SessionOptions o;
+    o.threads = 2;
+    o.single_thread_below = known;
+    Session s(g, o);
+    const Plan& plan = s.plan({x});
+    EXPECT_EQ(plan.single_thread_below(), known);
+    for (const auto& st : plan.steps()) {
+      if (!st.node) continue;
+      EXPECT_EQ(st.threads, known > 0 ? 1 : 0) << st.node->op_type << " with threshold " << known;
+    }
+    EXPECT_LT(fast_vs_ref(g, inputs, o), kTol) << known;
+  }
+}
+
 // Grouped 3x3 convolutions with 8 channels per group (RegNet): stride 1 or 2, any
 // padding, rows from 1 pixel to more than two tiles wide, a batch, and each post-op the
 // kernel applies. On AVX2 it is rangeguard's own kernel and the test checks it ran.
@@ -729,7 +756,9 @@ TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
       const Layout& first = plan.slots()[st.in[0]].layout;
       bool same = dnnl_util::channel_block(first) != 0;
       for (int i : st.in) same &= same_layout(plan.slots()[i].layout, first);
-      if (same) EXPECT_EQ(st.fast->impl(), "rg:concat_runs") << where;
+      if (same) {
+        EXPECT_EQ(st.fast->impl(), "rg:concat_runs") << where;
+      }
     }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
