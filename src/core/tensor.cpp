@@ -31,7 +31,7 @@ std::vector<int64_t> shape_strides(const Shape& s) {
 }
 
 std::shared_ptr<void> aligned_buffer(size_t bytes, bool zero) {
-  size_t n = (bytes + 63) / 64 * 64;
+  size_t n = aligned_size(bytes);
   if (n == 0) n = 64;
   void* p = std::aligned_alloc(64, n);
   if (!p) fail(ErrorCode::internal, "out of memory allocating {} bytes", bytes);

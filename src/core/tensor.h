@@ -64,6 +64,9 @@ class Tensor {
 
 // Aligned raw allocation shared by Tensor and the runtime's arenas.
 std::shared_ptr<void> aligned_buffer(size_t bytes, bool zero = false);
+// `bytes` rounded up to aligned_buffer's alignment (64: a cache line, one AVX-512
+// register), so that regions laid out one after another in such a buffer stay aligned.
+inline size_t aligned_size(size_t bytes) { return (bytes + 63) / 64 * 64; }
 
 template <typename T>
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<T>& v) {

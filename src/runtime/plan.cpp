@@ -508,7 +508,7 @@ void Plan::allocate() {
     if (!arena_slot((int)s) || alias[s] >= 0) continue;
     size_t bytes = (size_t)shape_numel(sl.shape) * dtype_size(sl.type);
     if (!is_plain(sl.layout)) bytes = std::max(bytes, layout_bytes(sl.layout));
-    bytes = (std::max<size_t>(bytes, 1) + 63) / 64 * 64;
+    bytes = aligned_size(std::max<size_t>(bytes, 1));
     iv.push_back({(int)s, first[s], std::max(last[s], first[s]), bytes});
   }
   std::vector<int> order(iv.size());

@@ -239,7 +239,7 @@ InputPort::InputPort(const memory::desc& arrival, const memory::desc& wanted, St
     // The staging memory is allocated once every kernel has reserved: bind() points at it.
     staging_ = staging->scratch;
     offset_ = staging->used;
-    staging->used += (wanted.get_size() + 63) / 64 * 64;
+    staging->used += aligned_size(wanted.get_size());
     staging_->reserve(staging->used);
     internal_ = memory(wanted, engine(), DNNL_MEMORY_NONE);
   } else {
