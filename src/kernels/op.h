@@ -106,6 +106,8 @@ struct PostOp {
   bool lower = false;  // the operand is a lower bound (Max), else an upper one (Min)
   // A Mul or Div by a constant scalar after a MatMul/Gemm: x * scale.
   float scale = 1.f;
+  // A BatchNormalization after a Concat: its constant scale, bias, mean and variance.
+  const Tensor* norm[4] = {};
 };
 
 // Clip's bounds from attributes (opset < 11) or constant inputs; false when an input

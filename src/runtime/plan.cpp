@@ -16,7 +16,7 @@ namespace {
 // residual Add) as oneDNN post-ops.
 bool fusion_head(const Node& n) {
   return n.domain.empty() && (n.op_type == "Conv" || n.op_type == "ConvTranspose" || n.op_type == "Gemm" ||
-                              n.op_type == "MatMul" || n.op_type == "BatchNormalization");
+                              n.op_type == "MatMul" || n.op_type == "BatchNormalization" || n.op_type == "Concat");
 }
 
 bool fusible_activation(const Node& n) {
@@ -163,7 +163,21 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
     if (it == consumers_.end() || it->second.size() != 1) break;
     int ci = it->second[0];
     const Node& c = graph_.nodes[ci];
-    if (c.op_type == "Add" && c.domain.empty() && chain.empty() && head.op_type == "Conv" && c.inputs.size() == 2) {
+    if (c.op_type == "BatchNormalization" && c.domain.empty() && chain.empty() && head.op_type == "Concat" &&
+        c.inputs.size() == 5 && c.inputs[0] == cur && c.outputs.size() == 1 && c.attr_i("spatial", 1) == 1) {
+      // DenseNet's pre-activation after a join: the copy applies it (per channel, one
+      // scale and shift), so the joined tensor is never written and read back.
+      PostOp po{&c};
+      for (int k = 0; k < 4; k++) {
+        int ps = slot_of(c.inputs[k + 1]);
+        if (ps < 0 || !slots_[ps].is_const || slots_[ps].type != DType::f32 || out_shape.size() < 2 ||
+            slots_[ps].value.numel() != out_shape[1])
+          return {};
+        po.norm[k] = &slots_[ps].value;
+      }
+      chain.push_back(po);
+    } else if (c.op_type == "Add" && c.domain.empty() && chain.empty() && head.op_type == "Conv" &&
+               c.inputs.size() == 2) {
       // Residual: the other operand must exist before the head runs and match its shape.
       const std::string& other = c.inputs[0] == cur ? c.inputs[1] : c.inputs[0];
       int os = slot_of(other);
@@ -245,6 +259,11 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
   // A batch normalization takes a Relu and nothing else (the rest runs as its own steps).
   if (head.op_type == "BatchNormalization")
     chain.resize(!chain.empty() && chain[0].node->op_type == "Relu" ? 1 : 0);
+  // A join takes a batch normalization, then a Relu, and nothing else.
+  if (head.op_type == "Concat") {
+    if (chain.empty() || !chain[0].norm[0]) chain.clear();
+    chain.resize(std::min<size_t>(chain.size(), chain.size() > 1 && chain[1].node->op_type == "Relu" ? 2 : 1));
+  }
   return chain;
 }
 

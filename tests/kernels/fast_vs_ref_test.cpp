@@ -718,49 +718,66 @@ TEST_P(Seeded, ConcatOfConvOutputs) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
 }
 
-// A DenseNet block: BatchNormalization -> Relu after a Concat of conv outputs. Parts of
+// A DenseNet block: BatchNormalization (-> Relu) after a Concat of conv outputs. Parts of
 // whole channel blocks (multiples of 16 channels: a block on any ISA) are joined by
-// rangeguard's copy of contiguous runs, any batch; a part of a partial block sends the
-// Concat to oneDNN. The Relu runs inside the batch normalization.
+// rangeguard's copy of contiguous runs, any batch, and the normalization (and Relu) is
+// applied as it copies; a part of a partial block sends the Concat to oneDNN and the
+// normalization runs as its own step, with the Relu inside it. 1x1 parts are made
+// channel-blocked (blocked_1x1), so on AVX-512, where oneDNN gives the 3x3 parts
+// channels-last outputs, a join mixes the two layouts.
 TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
   int64_t n = pick(1, 3), h = pick(3, 9), c = 0;
-  bool whole = pick(0, 2) > 0;
+  bool whole = pick(0, 2) > 0, relu = pick(0, 1) > 0;
   GraphBuilder b;
-  std::string in = b.input("x", {n, 4, h, h});
+  std::string in = b.input("x", {n, 16, h, h});
   std::vector<std::string> parts;
   for (int i = 0, k = pick(2, 5); i < k; i++) {
-    int64_t m = whole || i ? 16 * pick(1, 3) : pick(1, 15);
+    int64_t m = whole || i ? 16 * pick(1, 3) : pick(1, 15), kh = pick(0, 1) ? 3 : 1;
     c += m;
-    parts.push_back(b.node("Conv", {in, b.constant("w" + std::to_string(i), random_tensor({m, 4, 3, 3}, rng))},
-                           {{"pads", ints({1, 1, 1, 1})}}));
+    parts.push_back(b.node("Conv", {in, b.constant("w" + std::to_string(i), random_tensor({m, 16, kh, kh}, rng))},
+                           {{"pads", ints({kh / 2, kh / 2, kh / 2, kh / 2})}}));
   }
   std::string cat = b.node("Concat", parts, {{"axis", Attribute::of_int(1)}});
   std::string bn = b.node("BatchNormalization", {cat, b.constant("g", random_tensor({c}, rng)), b.constant("be", random_tensor({c}, rng)),
                                                  b.constant("mu", random_tensor({c}, rng)), b.constant("var", random_tensor({c}, rng, 0.5f, 2.f))});
-  b.output(b.node("Conv", {b.node("Relu", {bn}), b.constant("wout", random_tensor({8, c, 1, 1}, rng))}));
+  b.output(b.node("Conv", {relu ? b.node("Relu", {bn}) : bn, b.constant("wout", random_tensor({8, c, 1, 1}, rng))}));
   Graph g = b.build();
-  std::vector<Tensor> inputs{random_tensor({n, 4, h, h}, rng)};
+  std::vector<Tensor> inputs{random_tensor({n, 16, h, h}, rng)};
   std::string where = "n " + std::to_string(n) + " c " + std::to_string(c) + (whole ? " whole blocks" : " partial block");
-  Session fast(g, {});
+  SessionOptions o;
+  o.blocked_1x1 = true;
+  Session fast(g, o);
   const Plan& plan = fast.plan({inputs[0].shape()});
+  bool normalized = false;
   for (const auto& st : plan.steps()) {
     if (!st.node) continue;
     if (st.node->op_type == "BatchNormalization") {
       ASSERT_TRUE(st.fast) << where;
-      EXPECT_TRUE(st.fused.size() == 1 && st.fused[0]->op_type == "Relu") << where;
+      EXPECT_EQ(st.fused.size(), relu ? 1u : 0u) << where;
+      normalized = true;
     }
-    if (st.node->op_type == "Concat" && whole) {
-      ASSERT_TRUE(st.fast) << where;
-      // On AVX-512 oneDNN may give some convolutions channels-last outputs; a join of
-      // those stays oneDNN's (reordering them into blocks first was no faster, measured).
-      const Layout& first = plan.slots()[st.in[0]].layout;
-      bool same = dnnl_util::channel_block(first) != 0;
-      for (int i : st.in) same &= same_layout(plan.slots()[i].layout, first);
-      if (same) {
-        EXPECT_EQ(st.fast->impl(), "rg:concat_runs") << where;
-      }
+    if (st.node->op_type != "Concat") continue;
+    ASSERT_TRUE(st.fast) << where;
+    // Joined by the copy when every part is in one channel-blocked layout or channels-last.
+    int64_t block = 0;
+    bool copy = whole;
+    for (int i : st.in) block = std::max(block, dnnl_util::channel_block(plan.slots()[i].layout));
+    for (int i : st.in) {
+      const Layout& l = plan.slots()[i].layout;
+      copy &= dnnl_util::channel_block(l) == block || (l.format_kind == dnnl_blocked && l.format_desc.blocking.inner_nblks == 0 &&
+                                                       l.format_desc.blocking.strides[1] == 1);
+    }
+    if (copy && block) {
+      EXPECT_EQ(st.fast->impl(), "rg:concat_runs+norm") << where;
+      ASSERT_EQ(st.fused.size(), relu ? 2u : 1u) << where;
+      EXPECT_EQ(st.fused[0]->op_type, "BatchNormalization") << where;
+      normalized = true;
+    }
+    if (!whole) {
+      EXPECT_TRUE(st.fused.empty()) << where;
     }
   }
+  EXPECT_TRUE(normalized) << where;  // by the join or by a step of its own
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -57,15 +58,51 @@ bool same_inside(const memory::desc& a, const memory::desc& b, int axis) {
   return true;
 }
 
+// Rows [r0, r1) of `bytes` each into consecutive bytes from dst, row r read at src +
+// r * src_step. A channel block's row is 32 or 64 bytes: a fixed-size copy, not a call.
+void copy_rows(char* dst, const char* src, size_t bytes, size_t src_step, size_t r0, size_t r1) {
+  if (bytes == 64) {
+    for (size_t r = r0; r < r1; r++) std::memcpy(dst + r * 64, src + r * src_step, 64);
+  } else if (bytes == 32) {
+    for (size_t r = r0; r < r1; r++) std::memcpy(dst + r * 32, src + r * src_step, 32);
+  } else {
+    for (size_t r = r0; r < r1; r++) std::memcpy(dst + r * bytes, src + r * src_step, bytes);
+  }
+}
+
+// Channels-last (nhwc) storage of a 4D part: dense, channels innermost.
+bool channels_last(const memory::desc& md) {
+  const dnnl_memory_desc_t& d = md.data;
+  if (d.ndims != 4 || d.format_kind != dnnl_blocked || d.offset0 != 0) return false;
+  const auto& bd = d.format_desc.blocking;
+  const auto& n = d.dims;
+  for (int i = 0; i < 4; i++)
+    if (d.padded_dims[i] != n[i] || d.padded_offsets[i] != 0) return false;
+  return bd.inner_nblks == 0 && bd.strides[1] == 1 && bd.strides[3] == n[1] && bd.strides[2] == n[3] * n[1] &&
+         (n[0] == 1 || bd.strides[0] == n[2] * n[3] * n[1]);
+}
+
 class RunConcat : public Kernel {
  public:
+  // `count` rows of `bytes` each, written one after another from dst; a row is read
+  // from src + r * src_step (a run has one row; a channels-last part into channel blocks
+  // has one per pixel, each a block's worth of channels).
   struct Piece {
     size_t dst, bytes, src;
     int part;
+    size_t count = 1, src_step = 0;
+    int64_t chan = 0;  // with a fused normalization: the first channel of its block
   };
-  RunConcat(std::vector<int> inputs, std::vector<Piece> pieces, size_t total, Layout layout)
+  // y = x * scale + shift per channel, then max(y, 0) if relu: a BatchNormalization (and
+  // Relu) after the join, applied as it copies; each piece is then one channel block.
+  struct Norm {
+    std::vector<float> scale, shift;
+    bool relu = false;
+    int64_t block = 0;
+  };
+  RunConcat(std::vector<int> inputs, std::vector<Piece> pieces, size_t total, Layout layout, Norm norm)
       : inputs_(std::move(inputs)), pieces_(std::move(pieces)), total_(total), layout_(layout),
-        src_(inputs_.size()) {}
+        src_(inputs_.size()), norm_(std::move(norm)) {}
   void run(KernelCtx& c) override {
     for (size_t k = 0; k < inputs_.size(); k++) src_[k] = static_cast<const char*>(c.input(inputs_[k]).raw());
     char* dst = static_cast<char*>(c.output(0).raw());
@@ -75,47 +112,104 @@ class RunConcat : public Kernel {
       const size_t nt = (size_t)omp_get_num_threads(), t = (size_t)omp_get_thread_num();
       const size_t lo = total_ * t / nt, hi = total_ * (t + 1) / nt;
       for (const Piece& p : pieces_) {
-        size_t a = std::max(lo, p.dst), b = std::min(hi, p.dst + p.bytes);
-        if (a < b) std::memcpy(dst + a, src_[p.part] + p.src + (a - p.dst), b - a);
+        if (p.count == 1) {
+          size_t a = std::max(lo, p.dst), b = std::min(hi, p.dst + p.bytes);
+          if (a < b) std::memcpy(dst + a, src_[p.part] + p.src + (a - p.dst), b - a);
+          continue;
+        }
+        // Rows go to the thread whose share holds their first byte.
+        auto row_at = [&](size_t at) {
+          return at <= p.dst ? 0 : std::min(p.count, (at - p.dst + p.bytes - 1) / p.bytes);
+        };
+        size_t r0 = row_at(lo), r1 = row_at(hi);
+        if (norm_.block == 16)
+          norm_rows<16>(dst + p.dst, src_[p.part] + p.src, p.src_step, r0, r1, p.chan);
+        else if (norm_.block == 8)
+          norm_rows<8>(dst + p.dst, src_[p.part] + p.src, p.src_step, r0, r1, p.chan);
+        else
+          copy_rows(dst + p.dst, src_[p.part] + p.src, p.bytes, p.src_step, r0, r1);
       }
     }
   }
-  std::string impl() const override { return "rg:concat_runs"; }
+  std::string impl() const override { return norm_.block ? "rg:concat_runs+norm" : "rg:concat_runs"; }
   Layout out_layout(int) const override { return layout_; }
 
  private:
+  // Rows of B floats (one channel block, channels chan..chan+B) from src rows src_step apart.
+  template <int B>
+  void norm_rows(char* dst, const char* src, size_t src_step, size_t r0, size_t r1, int64_t chan) const {
+    const float* sc = norm_.scale.data() + chan;
+    const float* sh = norm_.shift.data() + chan;
+    const float floor = norm_.relu ? 0.f : -INFINITY;
+    for (size_t r = r0; r < r1; r++) {
+      const float* x = reinterpret_cast<const float*>(src + r * src_step);
+      float* y = reinterpret_cast<float*>(dst) + r * B;
+#pragma omp simd
+      for (int k = 0; k < B; k++) y[k] = std::max(x[k] * sc[k] + sh[k], floor);
+    }
+  }
+
   std::vector<int> inputs_;
   std::vector<Piece> pieces_;
   size_t total_;
   Layout layout_;
   std::vector<const char*> src_;
+  Norm norm_;
 };
 
 // The memcpy plan for parts `srcs` joined into `dst` along `axis`; null when a layout
 // does not allow it.
 std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, const std::vector<int>& inputs,
-                                        const memory::desc& dst, int axis, const Shape& out_shape) {
+                                        const memory::desc& dst, int axis, const Shape& out_shape,
+                                        RunConcat::Norm norm = {}) {
   const int64_t dst_run = run_length(dst, axis);
   if (dst_run == 0) return nullptr;
   const size_t es = dnnl_data_type_size(dst.data.data_type);
   int64_t outer = 1;
   for (int i = 0; i < axis; i++) outer *= dst.data.dims[i];
+  // A channels-last part joins channel-blocked ones (DenseNet's first part, a pooling's
+  // output, beside its convolutions' nChw16c): one row per pixel and channel block. Its
+  // channel count must fill whole blocks, so the parts after it stay block-aligned.
+  const int64_t block = axis == 1 ? channel_block(dst.data) : 0;
+  // (fp32 only: under --precision bf16 oneDNN gives DenseNet's parts channels-last, which
+  // this copy does not normalize.)
+  if (!norm.scale.empty() && (block != norm.block || dst.data.data_type != dnnl_f32)) return nullptr;
   std::vector<int64_t> runs;
+  std::vector<bool> scatter;
   for (const auto& s : srcs) {
-    int64_t r = run_length(s, axis);
-    if (r == 0 || !same_inside(s, dst, axis)) return nullptr;
+    bool cl = block > 0 && channels_last(s) && s.data.data_type == dst.data.data_type &&
+              s.data.dims[1] % block == 0 && s.data.dims[2] == dst.data.dims[2] && s.data.dims[3] == dst.data.dims[3];
+    int64_t r = cl ? s.data.dims[1] * s.data.dims[2] * s.data.dims[3] : run_length(s, axis);
+    if (r == 0 || (!cl && !same_inside(s, dst, axis))) return nullptr;
     runs.push_back(r);
+    scatter.push_back(cl);
   }
   std::vector<RunConcat::Piece> pieces;
   for (int64_t o = 0; o < outer; o++) {
     size_t at = (size_t)(o * dst_run) * es;
     for (size_t k = 0; k < srcs.size(); k++) {
       size_t bytes = (size_t)runs[k] * es;
-      pieces.push_back({at, bytes, (size_t)(o * runs[k]) * es, (int)k});
+      if (norm.block) {  // one piece per channel block: rows of a block's channels per pixel
+        const int64_t c = srcs[k].data.dims[1], pixels = runs[k] / c;
+        const int64_t chan0 = (int64_t)((at - (size_t)(o * dst_run) * es) / es) / pixels;
+        for (int64_t j = 0; j < c / block; j++) {
+          size_t src = (size_t)(o * runs[k]) * es + (size_t)(scatter[k] ? j * block : j * pixels * block) * es;
+          pieces.push_back({at + (size_t)(j * pixels * block) * es, (size_t)block * es, src, (int)k, (size_t)pixels,
+                            (size_t)(scatter[k] ? c : block) * es, chan0 + j * block});
+        }
+      } else if (!scatter[k]) {
+        pieces.push_back({at, bytes, (size_t)(o * runs[k]) * es, (int)k});
+      } else {
+        const int64_t c = srcs[k].data.dims[1], pixels = runs[k] / c;
+        for (int64_t j = 0; j < c / block; j++)
+          pieces.push_back({at + (size_t)(j * pixels * block) * es, (size_t)block * es,
+                            (size_t)(o * runs[k] + j * block) * es, (int)k, (size_t)pixels, (size_t)c * es});
+      }
       at += bytes;
     }
   }
-  return std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape));
+  return std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape),
+                                     std::move(norm));
 }
 
 class ConcatKernel : public PrimKernel {
@@ -139,6 +233,24 @@ class ConcatKernel : public PrimKernel {
   std::vector<memory> srcs_;
   memory dst_;
 };
+
+// The BatchNormalization (and Relu) the planner fused after the join, as one scale and
+// shift per channel; empty when there is none.
+RunConcat::Norm fused_norm(const CompileCtx& c, int64_t block) {
+  RunConcat::Norm n;
+  if (c.post_ops.empty() || !c.post_ops[0].norm[0]) return n;
+  const PostOp& bn = c.post_ops[0];
+  const double eps = bn.node->attr_f("epsilon", 1e-5f);
+  const int64_t channels = bn.norm[0]->numel();
+  for (int64_t k = 0; k < channels; k++) {
+    double s = bn.norm[0]->data<float>()[k] / std::sqrt((double)bn.norm[3]->data<float>()[k] + eps);
+    n.scale.push_back((float)s);
+    n.shift.push_back((float)(bn.norm[1]->data<float>()[k] - bn.norm[2]->data<float>()[k] * s));
+  }
+  n.relu = c.post_ops.size() > 1 && c.post_ops[1].node->op_type == "Relu";
+  n.block = block;
+  return n;
+}
 
 std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {
   const Shape& out = c.out_shapes[0];
@@ -170,10 +282,15 @@ std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {
     // Parts in nChw8c/16c are joined in their own layout: oneDNN 2.6 may pick one with
     // the batch inside the channel blocks for them (AVX-512, batch 2-3), which only its
     // reference concat writes.
-    if (int64_t block = channel_block(srcs[0].data); (block == 8 || block == 16) && out.size() == 4) {
-      memory::desc dst(to_dims(out), srcs[0].data_type(), block == 8 ? tag::aBcd8b : tag::aBcd16b);
-      if (auto k = make_run_concat(srcs, inputs, dst, (int)axis, out)) return k;
+    // The first blocked part decides: a channels-last one among them is scattered in.
+    for (const auto& s : srcs) {
+      int64_t block = channel_block(s.data);
+      if ((block != 8 && block != 16) || out.size() != 4) continue;
+      memory::desc dst(to_dims(out), s.data_type(), block == 8 ? tag::aBcd8b : tag::aBcd16b);
+      if (auto k = make_run_concat(srcs, inputs, dst, (int)axis, out, fused_norm(c, block))) return k;
+      break;
     }
+    if (!c.post_ops.empty()) return nullptr;  // the planner then joins without them
     dnnl::concat::primitive_desc pd((int)axis, srcs, engine(), base_attr(false));
     if (auto k = make_run_concat(srcs, inputs, pd.dst_desc(), (int)axis, out)) return k;
     return std::make_unique<ConcatKernel>(c, srcs, std::move(inputs), pd);
