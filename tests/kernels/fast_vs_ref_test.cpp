@@ -721,10 +721,11 @@ TEST_P(Seeded, ConcatOfConvOutputs) {
 // A DenseNet block: BatchNormalization (-> Relu) after a Concat of conv outputs. Parts of
 // whole channel blocks (multiples of 16 channels: a block on any ISA) are joined by
 // rangeguard's copy of contiguous runs, any batch, and the normalization (and Relu) is
-// applied as it copies; a part of a partial block sends the Concat to oneDNN and the
-// normalization runs as its own step, with the Relu inside it. 1x1 parts are made
-// channel-blocked (blocked_1x1), so on AVX-512, where oneDNN gives the 3x3 parts
-// channels-last outputs, a join mixes the two layouts.
+// applied as it copies; so are channels-last parts of any size, pixel by pixel. Other
+// joins go to oneDNN, and the normalization runs as its own step, with the Relu inside
+// it. 1x1 parts are made channel-blocked (blocked_1x1), so on AVX-512, where oneDNN gives
+// the 3x3 parts channels-last outputs, a join may mix the two layouts. In bf16 the parts
+// are bf16 (channels-last on AMX): the pixel join normalizes those too.
 TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
   int64_t n = pick(1, 3), h = pick(3, 9), c = 0;
   bool whole = pick(0, 2) > 0, relu = pick(0, 1) > 0;
@@ -732,7 +733,7 @@ TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
   std::string in = b.input("x", {n, 16, h, h});
   std::vector<std::string> parts;
   for (int i = 0, k = pick(2, 5); i < k; i++) {
-    int64_t m = whole || i ? 16 * pick(1, 3) : pick(1, 15), kh = pick(0, 1) ? 3 : 1;
+    int64_t m = whole || i ? 16 * pick(1, 3) : pick(1, 15), kh = !whole || pick(0, 1) ? 3 : 1;
     c += m;
     parts.push_back(b.node("Conv", {in, b.constant("w" + std::to_string(i), random_tensor({m, 16, kh, kh}, rng))},
                            {{"pads", ints({kh / 2, kh / 2, kh / 2, kh / 2})}}));
@@ -744,41 +745,52 @@ TEST_P(Seeded, DenseBlockConcatAndBatchNormRelu) {
   Graph g = b.build();
   std::vector<Tensor> inputs{random_tensor({n, 16, h, h}, rng)};
   std::string where = "n " + std::to_string(n) + " c " + std::to_string(c) + (whole ? " whole blocks" : " partial block");
-  SessionOptions o;
-  o.blocked_1x1 = true;
-  Session fast(g, o);
-  const Plan& plan = fast.plan({inputs[0].shape()});
-  bool normalized = false;
-  for (const auto& st : plan.steps()) {
-    if (!st.node) continue;
-    if (st.node->op_type == "BatchNormalization") {
-      ASSERT_TRUE(st.fast) << where;
-      EXPECT_EQ(st.fused.size(), relu ? 1u : 0u) << where;
-      normalized = true;
+  // Which step normalized, in a plan of the given precision.
+  auto check = [&](const SessionOptions& o, const std::string& what) {
+    Session fast(g, o);
+    const Plan& plan = fast.plan({inputs[0].shape()});
+    bool normalized = false;
+    for (const auto& st : plan.steps()) {
+      if (!st.node) continue;
+      if (st.node->op_type == "BatchNormalization") {
+        ASSERT_TRUE(st.fast) << what;
+        EXPECT_EQ(st.fused.size(), relu ? 1u : 0u) << what;
+        normalized = true;
+      }
+      if (st.node->op_type != "Concat") continue;
+      ASSERT_TRUE(st.fast) << what;
+      // Normalized by the join when every part is channels-last, or (fp32) the parts are
+      // whole channel blocks, in one blocked layout or channels-last.
+      int64_t block = 0;
+      bool all_last = true, mixed_ok = whole && o.precision == Precision::fp32;
+      for (int i : st.in) block = std::max(block, dnnl_util::channel_block(plan.slots()[i].layout));
+      for (int i : st.in) {
+        const Layout& l = plan.slots()[i].layout;
+        bool last = l.format_kind == dnnl_blocked && l.format_desc.blocking.inner_nblks == 0 &&
+                    l.format_desc.blocking.strides[1] == 1;
+        all_last &= last;
+        mixed_ok &= dnnl_util::channel_block(l) == block || last;
+      }
+      const char* impl = all_last ? "rg:concat_pixels+norm" : mixed_ok && block ? "rg:concat_runs+norm" : nullptr;
+      if (impl) {
+        EXPECT_EQ(st.fast->impl(), impl) << what;
+        ASSERT_EQ(st.fused.size(), relu ? 2u : 1u) << what;
+        EXPECT_EQ(st.fused[0]->op_type, "BatchNormalization") << what;
+        normalized = true;
+      } else {
+        EXPECT_TRUE(st.fused.empty()) << what;
+      }
     }
-    if (st.node->op_type != "Concat") continue;
-    ASSERT_TRUE(st.fast) << where;
-    // Joined by the copy when every part is in one channel-blocked layout or channels-last.
-    int64_t block = 0;
-    bool copy = whole;
-    for (int i : st.in) block = std::max(block, dnnl_util::channel_block(plan.slots()[i].layout));
-    for (int i : st.in) {
-      const Layout& l = plan.slots()[i].layout;
-      copy &= dnnl_util::channel_block(l) == block || (l.format_kind == dnnl_blocked && l.format_desc.blocking.inner_nblks == 0 &&
-                                                       l.format_desc.blocking.strides[1] == 1);
-    }
-    if (copy && block) {
-      EXPECT_EQ(st.fast->impl(), "rg:concat_runs+norm") << where;
-      ASSERT_EQ(st.fused.size(), relu ? 2u : 1u) << where;
-      EXPECT_EQ(st.fused[0]->op_type, "BatchNormalization") << where;
-      normalized = true;
-    }
-    if (!whole) {
-      EXPECT_TRUE(st.fused.empty()) << where;
-    }
-  }
-  EXPECT_TRUE(normalized) << where;  // by the join or by a step of its own
-  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+    EXPECT_TRUE(normalized) << what;  // by the join or by a step of its own
+  };
+  SessionOptions fp;
+  fp.blocked_1x1 = true;
+  check(fp, where);
+  EXPECT_LT(fast_vs_ref(g, inputs, fp), kTol) << where;
+  SessionOptions bf;
+  bf.precision = Precision::bf16;
+  check(bf, where + " bf16");
+  EXPECT_LT(fast_vs_ref(g, inputs, bf), 0.05) << where << " bf16";
 }
 
 // A ViT's token sequence: the class token [N, 1, D] joins the patches, then the position
