@@ -408,26 +408,30 @@ TEST_P(Seeded, ReduceMeanOverSpatialAxesAsPool) {
 // A squeeze-excite block (EfficientNet, MobileNetV3): the [N, C, 1, 1] scale from the
 // excite convolution reaches the Mul as is, and the Mul runs oneDNN's jit kernel on the
 // blocked activation (not the reference kernel) whenever the channels are a whole number
-// of blocks; with padded channels oneDNN's binary still takes both as they arrive.
+// of blocks; with padded channels oneDNN's binary still takes both as they arrive. After
+// a grouped convolution of 8 channels per group (RegNet), whose output is nChw8c on
+// AVX-512 where oneDNN's binary has only its reference kernel, rangeguard's runs it.
 TEST_P(Seeded, SqueezeExciteMul) {
-  int64_t n = pick(1, 3), c = pick(0, 1) ? 16 * pick(1, 4) : pick(3, 40), h = pick(3, 14);
+  bool grouped = pick(0, 2) == 0;
+  int64_t n = pick(1, 3), c = grouped ? 8 * pick(1, 6) : pick(0, 1) ? 16 * pick(1, 4) : pick(3, 40), h = pick(3, 14);
   GraphBuilder b;
-  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", {n, c, h, h}), b.constant("w", random_tensor({c, c, 3, 3}, rng, -0.3f, 0.3f))},
-                                         {{"pads", ints({1, 1, 1, 1})}})});
+  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", {n, c, h, h}),
+                                                  b.constant("w", random_tensor({c, grouped ? 8 : c, 3, 3}, rng, -0.3f, 0.3f))},
+                                         {{"pads", ints({1, 1, 1, 1})}, {"group", Attribute::of_int(grouped ? c / 8 : 1)}})});
   std::string sq = b.node("Relu", {b.node("Conv", {b.node("GlobalAveragePool", {y}), b.constant("w1", random_tensor({4, c, 1, 1}, rng))})});
   std::string s = b.node("Sigmoid", {b.node("Conv", {sq, b.constant("w2", random_tensor({c, 4, 1, 1}, rng))})});
   std::string m = b.node(pick(0, 1) ? "Mul" : "Add", pick(0, 1) ? std::vector<std::string>{y, s} : std::vector<std::string>{s, y});
   b.output(b.node("Conv", {m, b.constant("w3", random_tensor({8, c, 1, 1}, rng))}));
   Graph g = b.build();
   std::vector<Tensor> inputs{random_tensor({n, c, h, h}, rng)};
-  std::string where = "x " + shape_str({n, c, h, h});
+  std::string where = "x " + shape_str({n, c, h, h}) + (grouped ? " grouped" : "");
   Session fast(g, {});
   const Plan& plan = fast.plan({inputs[0].shape()});
   for (const auto& st : plan.steps()) {
     if (!st.node || (st.node->op_type != "Mul" && st.node->op_type != "Add")) continue;
     ASSERT_TRUE(st.fast) << where;
     bool blocked = !is_plain(plan.slots()[st.out[0]].layout);
-    if (c % 16 == 0) {
+    if (c % 16 == 0 || grouped) {
       EXPECT_TRUE(blocked && st.fast->impl().find("ref") == std::string::npos) << where << " " << st.fast->impl();
     }
   }
