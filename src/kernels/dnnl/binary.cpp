@@ -182,7 +182,7 @@ std::unique_ptr<Kernel> make_channel_binary(const CompileCtx& c, dnnl::algorithm
     return nullptr;
   using A = dnnl::algorithm;
   if (alg != A::binary_add && alg != A::binary_sub && alg != A::binary_mul && alg != A::binary_div) return nullptr;
-  return std::make_unique<BlockedChannelBinary>(alg, first, block, out, b[0] != 1 || out[0] == 1, c.in_layouts[first]);
+  return std::make_unique<BlockedChannelBinary>(alg, first, block, out, b[0] != 1, c.in_layouts[first]);
 }
 
 std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {

@@ -82,6 +82,44 @@ bool channels_last(const memory::desc& md) {
          (n[0] == 1 || bd.strides[0] == n[2] * n[3] * n[1]);
 }
 
+// y = x * scale + shift (then max(y, 0)) for `rows` rows of n values, x's rows x_step
+// values apart and y's y_step apart, normalized in fp32 whatever T holds (float, or bf16
+// bits: widened exactly, rounded back to nearest even like float_to_bf16, but without its
+// early return, so that the loop vectorises; a NaN stays a quiet NaN).
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) { return __builtin_bit_cast(float, (uint32_t)v << 16); }
+inline void narrow(float v, float& out) { out = v; }
+inline void narrow(float v, uint16_t& out) {
+  uint32_t u = __builtin_bit_cast(uint32_t, v);
+  uint32_t rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16, quiet = (u >> 16) | 0x40;
+  out = (uint16_t)((u & 0x7fffffff) > 0x7f800000 ? quiet : rounded);
+}
+template <class T>
+__attribute__((always_inline)) inline void normalize_rows(const T* x, T* y, int64_t rows, int64_t n, int64_t x_step,
+                                                          int64_t y_step, const float* sc, const float* sh,
+                                                          bool relu) {
+  const float floor = relu ? 0.f : -INFINITY;
+  for (int64_t r = 0; r < rows; r++, x += x_step, y += y_step) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) narrow(std::max(widen(x[j]) * sc[j] + sh[j], floor), y[j]);
+  }
+}
+
+// The two instances, cloned per instruction set: the baseline build has only SSE2, where
+// the bf16 one ran scalar. Called once per part (or channel block) and range of pixels:
+// an ifunc call per pixel cost more than the work.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void normalize_f32(const float* x, float* y, int64_t rows, int64_t n, int64_t x_step, int64_t y_step,
+                   const float* sc, const float* sh, bool relu) {
+  normalize_rows(x, y, rows, n, x_step, y_step, sc, sh, relu);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void normalize_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t n, int64_t x_step, int64_t y_step,
+                    const float* sc, const float* sh, bool relu) {
+  normalize_rows(x, y, rows, n, x_step, y_step, sc, sh, relu);
+}
+
 class RunConcat : public Kernel {
  public:
   // `count` rows of `bytes` each, written one after another from dst; a row is read
@@ -94,11 +132,11 @@ class RunConcat : public Kernel {
     int64_t chan = 0;  // with a fused normalization: the first channel of its block
   };
   // y = x * scale + shift per channel, then max(y, 0) if relu: a BatchNormalization (and
-  // Relu) after the join, applied as it copies; each piece is then one channel block.
+  // Relu) after the join, applied as it copies (none when scale is empty); each piece is
+  // then one channel block.
   struct Norm {
     std::vector<float> scale, shift;
     bool relu = false;
-    int64_t block = 0;
   };
   RunConcat(std::vector<int> inputs, std::vector<Piece> pieces, size_t total, Layout layout, Norm norm)
       : inputs_(std::move(inputs)), pieces_(std::move(pieces)), total_(total), layout_(layout),
@@ -122,33 +160,22 @@ class RunConcat : public Kernel {
           return at <= p.dst ? 0 : std::min(p.count, (at - p.dst + p.bytes - 1) / p.bytes);
         };
         size_t r0 = row_at(lo), r1 = row_at(hi);
-        if (norm_.block == 16)
-          norm_rows<16>(dst + p.dst, src_[p.part] + p.src, p.src_step, r0, r1, p.chan);
-        else if (norm_.block == 8)
-          norm_rows<8>(dst + p.dst, src_[p.part] + p.src, p.src_step, r0, r1, p.chan);
-        else
+        if (norm_.scale.empty()) {
           copy_rows(dst + p.dst, src_[p.part] + p.src, p.bytes, p.src_step, r0, r1);
+        } else if (r0 < r1) {
+          const int64_t n = (int64_t)(p.bytes / sizeof(float));
+          normalize_f32(reinterpret_cast<const float*>(src_[p.part] + p.src + r0 * p.src_step),
+                        reinterpret_cast<float*>(dst + p.dst + r0 * p.bytes), (int64_t)(r1 - r0), n,
+                        (int64_t)(p.src_step / sizeof(float)), n, norm_.scale.data() + p.chan,
+                        norm_.shift.data() + p.chan, norm_.relu);
+        }
       }
     }
   }
-  std::string impl() const override { return norm_.block ? "rg:concat_runs+norm" : "rg:concat_runs"; }
+  std::string impl() const override { return norm_.scale.empty() ? "rg:concat_runs" : "rg:concat_runs+norm"; }
   Layout out_layout(int) const override { return layout_; }
 
  private:
-  // Rows of B floats (one channel block, channels chan..chan+B) from src rows src_step apart.
-  template <int B>
-  void norm_rows(char* dst, const char* src, size_t src_step, size_t r0, size_t r1, int64_t chan) const {
-    const float* sc = norm_.scale.data() + chan;
-    const float* sh = norm_.shift.data() + chan;
-    const float floor = norm_.relu ? 0.f : -INFINITY;
-    for (size_t r = r0; r < r1; r++) {
-      const float* x = reinterpret_cast<const float*>(src + r * src_step);
-      float* y = reinterpret_cast<float*>(dst) + r * B;
-#pragma omp simd
-      for (int k = 0; k < B; k++) y[k] = std::max(x[k] * sc[k] + sh[k], floor);
-    }
-  }
-
   std::vector<int> inputs_;
   std::vector<Piece> pieces_;
   size_t total_;
@@ -172,7 +199,7 @@ std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, c
   // channel count must fill whole blocks, so the parts after it stay block-aligned.
   const int64_t block = axis == 1 ? channel_block(dst.data) : 0;
   // (fp32 only: bf16 parts come channels-last, and make_pixel_concat normalizes those.)
-  if (!norm.scale.empty() && (block != norm.block || dst.data.data_type != dnnl_f32)) return nullptr;
+  if (!norm.scale.empty() && (block == 0 || dst.data.data_type != dnnl_f32)) return nullptr;
   std::vector<int64_t> runs;
   std::vector<bool> scatter;
   for (const auto& s : srcs) {
@@ -188,7 +215,9 @@ std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, c
     size_t at = (size_t)(o * dst_run) * es;
     for (size_t k = 0; k < srcs.size(); k++) {
       size_t bytes = (size_t)runs[k] * es;
-      if (norm.block) {  // one piece per channel block: rows of a block's channels per pixel
+      if (norm.scale.empty() && !scatter[k]) {
+        pieces.push_back({at, bytes, (size_t)(o * runs[k]) * es, (int)k});
+      } else {  // one piece per channel block: a row of the block's channels per pixel
         const int64_t c = srcs[k].data.dims[1], pixels = runs[k] / c;
         const int64_t chan0 = (int64_t)((at - (size_t)(o * dst_run) * es) / es) / pixels;
         for (int64_t j = 0; j < c / block; j++) {
@@ -196,50 +225,12 @@ std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, c
           pieces.push_back({at + (size_t)(j * pixels * block) * es, (size_t)block * es, src, (int)k, (size_t)pixels,
                             (size_t)(scatter[k] ? c : block) * es, chan0 + j * block});
         }
-      } else if (!scatter[k]) {
-        pieces.push_back({at, bytes, (size_t)(o * runs[k]) * es, (int)k});
-      } else {
-        const int64_t c = srcs[k].data.dims[1], pixels = runs[k] / c;
-        for (int64_t j = 0; j < c / block; j++)
-          pieces.push_back({at + (size_t)(j * pixels * block) * es, (size_t)block * es,
-                            (size_t)(o * runs[k] + j * block) * es, (int)k, (size_t)pixels, (size_t)c * es});
       }
       at += bytes;
     }
   }
   return std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape),
                                      std::move(norm));
-}
-
-// y = x * scale + shift (then max(y, 0)) for `rows` rows of n values (x's rows one after
-// another, y's y_step apart), in fp32. Cloned per instruction set: the baseline build has
-// only SSE2, where the bf16 form ran scalar; one call per part and pixel range, as an
-// ifunc call per pixel cost more than the work.
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void normalize_f32(const float* x, float* y, int64_t rows, int64_t n, int64_t y_step, const float* sc,
-                   const float* sh, bool relu) {
-  const float floor = relu ? 0.f : -INFINITY;
-  for (int64_t r = 0; r < rows; r++, x += n, y += y_step) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++) y[j] = std::max(x[j] * sc[j] + sh[j], floor);
-  }
-}
-
-// The same on bf16 values: widened exactly, rounded back to nearest even (float_to_bf16
-// without its early return, so that the loop vectorises; a NaN stays a quiet NaN).
-__attribute__((target_clones("avx512f", "avx2", "default")))
-void normalize_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t n, int64_t y_step, const float* sc,
-                    const float* sh, bool relu) {
-  const float floor = relu ? 0.f : -INFINITY;
-  for (int64_t r = 0; r < rows; r++, x += n, y += y_step) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++) {
-      float v = std::max(__builtin_bit_cast(float, (uint32_t)x[j] << 16) * sc[j] + sh[j], floor);
-      uint32_t u = __builtin_bit_cast(uint32_t, v);
-      uint32_t rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16, quiet = (u >> 16) | 0x40;
-      y[j] = (uint16_t)((u & 0x7fffffff) > 0x7f800000 ? quiet : rounded);
-    }
-  }
 }
 
 // Channels-last parts joined along channels into a channels-last result, pixel by pixel:
@@ -288,10 +279,10 @@ class PixelConcat : public Kernel {
       const float *sc = norm_.scale.data() + pt.offset, *sh = norm_.shift.data() + pt.offset;
       if (bf16_)
         normalize_bf16(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), p1 - p0, pt.channels,
-                       channels_, sc, sh, norm_.relu);
+                       pt.channels, channels_, sc, sh, norm_.relu);
       else
-        normalize_f32(reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y), p1 - p0, pt.channels, channels_,
-                      sc, sh, norm_.relu);
+        normalize_f32(reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y), p1 - p0, pt.channels,
+                      pt.channels, channels_, sc, sh, norm_.relu);
     }
   }
 
@@ -346,7 +337,7 @@ class ConcatKernel : public PrimKernel {
 
 // The BatchNormalization (and Relu) the planner fused after the join, as one scale and
 // shift per channel; empty when there is none.
-RunConcat::Norm fused_norm(const CompileCtx& c, int64_t block) {
+RunConcat::Norm fused_norm(const CompileCtx& c) {
   RunConcat::Norm n;
   if (c.post_ops.empty() || !c.post_ops[0].norm[0]) return n;
   const PostOp& bn = c.post_ops[0];
@@ -358,7 +349,6 @@ RunConcat::Norm fused_norm(const CompileCtx& c, int64_t block) {
     n.shift.push_back((float)(bn.norm[1]->data<float>()[k] - bn.norm[2]->data<float>()[k] * s));
   }
   n.relu = c.post_ops.size() > 1 && c.post_ops[1].node->op_type == "Relu";
-  n.block = block;
   return n;
 }
 
@@ -392,15 +382,16 @@ std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {
     // Parts in nChw8c/16c are joined in their own layout: oneDNN 2.6 may pick one with
     // the batch inside the channel blocks for them (AVX-512, batch 2-3), which only its
     // reference concat writes.
+    const RunConcat::Norm norm = fused_norm(c);
     // The first blocked part decides: a channels-last one among them is scattered in.
     for (const auto& s : srcs) {
       int64_t block = channel_block(s.data);
       if ((block != 8 && block != 16) || out.size() != 4) continue;
       memory::desc dst(to_dims(out), s.data_type(), block == 8 ? tag::aBcd8b : tag::aBcd16b);
-      if (auto k = make_run_concat(srcs, inputs, dst, (int)axis, out, fused_norm(c, block))) return k;
+      if (auto k = make_run_concat(srcs, inputs, dst, (int)axis, out, norm)) return k;
       break;
     }
-    if (auto k = make_pixel_concat(c, srcs, inputs, (int)axis, fused_norm(c, 0))) return k;
+    if (auto k = make_pixel_concat(c, srcs, inputs, (int)axis, norm)) return k;
     if (!c.post_ops.empty()) return nullptr;  // the planner then joins without them
     dnnl::concat::primitive_desc pd((int)axis, srcs, engine(), base_attr(false));
     if (auto k = make_run_concat(srcs, inputs, pd.dst_desc(), (int)axis, out)) return k;
