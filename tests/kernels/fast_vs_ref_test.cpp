@@ -403,6 +403,13 @@ TEST_P(Seeded, ReduceMeanOverSpatialAxesAsPool) {
   SessionOptions bf;
   bf.precision = Precision::bf16;
   EXPECT_LT(fast_vs_ref(g, inputs, bf), 0.05) << where << " bf16";
+  // ... and still pools there: in fp32, after a conversion (it was the reference reduction).
+  if (spatial && c % 16 == 0 && fast_bf16_native()) {
+    Session s16(g, bf);
+    const Plan& p16 = s16.plan({inputs[0].shape()});
+    for (const auto& st : p16.steps())
+      if (st.node && st.node->op_type == "ReduceMean") EXPECT_TRUE(st.fast) << where << " bf16";
+  }
 }
 
 // A squeeze-excite block (EfficientNet, MobileNetV3): the [N, C, 1, 1] scale from the
@@ -436,6 +443,20 @@ TEST_P(Seeded, SqueezeExciteMul) {
     }
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+  // In bf16 the grouped convolution's nChw8c output and the channels-last scale met
+  // oneDNN's reference binary, which rangeguard ran in fp32 after reorders to plain.
+  SessionOptions bf;
+  bf.precision = Precision::bf16;
+  if (grouped && fast_bf16_native()) {
+    Session s16(g, bf);
+    const Plan& p16 = s16.plan({inputs[0].shape()});
+    for (const auto& st : p16.steps())
+      if (st.node && (st.node->op_type == "Mul" || st.node->op_type == "Add")) {
+        ASSERT_TRUE(st.fast) << where << " bf16";
+        EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where << " bf16 " << st.fast->impl();
+      }
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs, bf), 0.05) << where << " bf16";
 }
 
 // A conv's blocked output (after a fused Relu, so nothing folds into the conv) meets a
@@ -749,6 +770,38 @@ TEST_P(Seeded, ConcatOfConvOutputs) {
   std::vector<Tensor> inputs{random_tensor(x, rng)};
   EXPECT_TRUE(ran(fast_ops(g, inputs), "Concat"));
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
+}
+
+// A ShuffleNet unit: the plain half a Slice passes through joined with a 1x1
+// convolution's branch, then the channel shuffle (Reshape, Transpose, Reshape), which
+// reads the join plain. Where oneDNN's concat has only its reference kernel for the mix
+// of layouts, each part is reordered into its place instead: no Concat step runs a
+// reference kernel, whatever layout the branch arrives in.
+TEST_P(Seeded, ShuffleUnitConcatOfPlainAndBranch) {
+  int64_t n = pick(1, 2), c = pick(0, 1) ? 58 : pick(4, 40), h = pick(3, 15);
+  auto i64 = [](const std::vector<int64_t>& v) { return Tensor::from_vector<int64_t>({(int64_t)v.size()}, v); };
+  GraphBuilder b;
+  std::string x = b.input("x", {n, 2 * c, h, h});
+  auto half = [&](int64_t from, const std::string& name) {
+    return b.node("Slice", {x, b.constant(name + "s", i64({from})), b.constant(name + "e", i64({from + c})),
+                            b.constant(name + "a", i64({1}))});
+  };
+  std::string branch = b.node("Relu", {b.node("Conv", {half(c, "r"), b.constant("w", random_tensor({c, c, 1, 1}, rng))})});
+  std::string cat = b.node("Concat", {half(0, "l"), branch}, {{"axis", Attribute::of_int(1)}});
+  std::string y = b.node("Reshape", {cat, b.constant("s5", i64({n, 2, c, h, h}))});
+  y = b.node("Transpose", {y}, {{"perm", ints({0, 2, 1, 3, 4})}});
+  b.output(b.node("Reshape", {y, b.constant("s4", i64({n, 2 * c, h, h}))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, 2 * c, h, h}, rng)};
+  std::string where = "x " + shape_str({n, 2 * c, h, h});
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  for (const auto& st : plan.steps())
+    if (st.node && st.node->op_type == "Concat") {
+      ASSERT_TRUE(st.fast) << where;
+      EXPECT_EQ(st.fast->impl().find("ref"), std::string::npos) << where << " " << st.fast->impl();
+    }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
 }
 
 // A DenseNet block: BatchNormalization (-> Relu) after a Concat of conv outputs. Parts of

@@ -16,6 +16,7 @@
 #include <omp.h>
 
 #include "kernels/dnnl/dnnl_common.h"
+#include "kernels/dnnl/lanes.h"
 #include "kernels/ops.h"
 
 namespace rg {
@@ -109,23 +110,69 @@ class BinaryKernel : public PrimKernel {
 // y = x (op) s with s one value per channel (and image), both in the same channel blocks:
 // a squeeze-excite Mul after RegNet's grouped convolutions, which give nChw8c on AVX-512,
 // where oneDNN has only its reference kernel for the pair (with the reorder to plain, 0.9
-// ms of regnet_y_400mf's 12.6 at 1 thread). One pass over x, a block of lanes per pixel.
+// ms of regnet_y_400mf's 12.6 at 1 thread; in bf16 the reference kernel ran in fp32, after
+// reorders to and from plain fp32, 1 ms of 6.7). One pass over x, a block of lanes per pixel.
+
+// n values from x to y, value i combined with s[i % 16]; T is float or bf16 bits,
+// computed in fp32 (lanes.h). s repeats its block of 8 or 16 lanes over 16 values so that
+// the loop runs whole 16-value vectors: a loop over a block of 8 ran scalar under AVX-512.
+template <class T>
+__attribute__((always_inline)) inline void channel_rows(int alg, const T* x, const float* s, T* y, int64_t n) {
+  auto each = [&](auto f) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+#pragma omp simd
+      for (int k = 0; k < 16; k++) narrow(f(widen(x[i + k]), s[k]), y[i + k]);
+    }
+    for (int k = 0; i + k < n; k++) narrow(f(widen(x[i + k]), s[k]), y[i + k]);
+  };
+  switch (alg) {
+    case 0: return each([](float a, float b) { return a + b; });
+    case 1: return each([](float a, float b) { return a - b; });
+    case 2: return each([](float a, float b) { return a * b; });
+    default: return each([](float a, float b) { return a / b; });
+  }
+}
+
+// Cloned per instruction set: the baseline build has only SSE2, where the bf16 rounding
+// runs scalar. Called once per image and channel block.
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void channel_rows_f32(int alg, const float* x, const float* s, float* y, int64_t n) {
+  channel_rows(alg, x, s, y, n);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void channel_rows_bf16(int alg, const uint16_t* x, const float* s, uint16_t* y, int64_t n) {
+  channel_rows(alg, x, s, y, n);
+}
+
 class BlockedChannelBinary : public Kernel {
  public:
-  BlockedChannelBinary(dnnl::algorithm alg, int first, int64_t block, const Shape& out, bool s_per_image,
-                       Layout layout)
+  BlockedChannelBinary(int alg, int first, int64_t block, const Shape& out, bool s_per_image, bool x_bf16,
+                       bool s_bf16, Layout layout)
       : alg_(alg), first_(first), block_(block), images_(out[0]), blocks_(out[1] / block),
-        pixels_(shape_numel(out) / (out[0] * out[1])), s_per_image_(s_per_image), layout_(layout) {}
+        pixels_(shape_numel(out) / (out[0] * out[1])), s_per_image_(s_per_image), x_bf16_(x_bf16),
+        s_bf16_(s_bf16), layout_(layout) {}
   void run(KernelCtx& c) override {
-    const float* x = static_cast<const float*>(c.input(first_).raw());
-    const float* s = static_cast<const float*>(c.input(1 - first_).raw());
-    float* y = static_cast<float*>(c.output(0).raw());
-    const int64_t rows = images_ * blocks_, run = pixels_ * block_;
+    const char* x = static_cast<const char*>(c.input(first_).raw());
+    const void* s = c.input(1 - first_).raw();
+    char* y = static_cast<char*>(c.output(0).raw());
+    const int64_t rows = images_ * blocks_, run = pixels_ * block_ * (x_bf16_ ? 2 : 4);
     auto one = [&](int64_t r) {  // image r / blocks_, channel block r % blocks_
-      const float* sv = s + ((s_per_image_ ? r : r % blocks_) * block_);
-      apply(x + r * run, sv, y + r * run);
+      const int64_t at = (s_per_image_ ? r : r % blocks_) * block_;
+      float sv[16];
+      for (int64_t k = 0; k < 16; k++) {
+        const int64_t i = at + k % block_;
+        sv[k] = s_bf16_ ? widen(static_cast<const uint16_t*>(s)[i]) : static_cast<const float*>(s)[i];
+      }
+      if (x_bf16_)
+        channel_rows_bf16(alg_, reinterpret_cast<const uint16_t*>(x + r * run), sv,
+                          reinterpret_cast<uint16_t*>(y + r * run), pixels_ * block_);
+      else
+        channel_rows_f32(alg_, reinterpret_cast<const float*>(x + r * run), sv, reinterpret_cast<float*>(y + r * run),
+                         pixels_ * block_);
     };
-    if (omp_get_max_threads() > 1 && rows * run >= (1 << 15)) {
+    if (omp_get_max_threads() > 1 && rows * pixels_ * block_ >= (1 << 15)) {
 #pragma omp parallel for schedule(static)
       for (int64_t r = 0; r < rows; r++) one(r);
     } else {
@@ -136,53 +183,51 @@ class BlockedChannelBinary : public Kernel {
   Layout out_layout(int) const override { return layout_; }
 
  private:
-  template <class F>
-  void each(const float* x, const float* sv, float* y, F f) const {
-    for (int64_t p = 0; p < pixels_; p++, x += block_, y += block_) {
-#pragma omp simd
-      for (int64_t k = 0; k < block_; k++) y[k] = f(x[k], sv[k]);
-    }
-  }
-  void apply(const float* x, const float* sv, float* y) const {
-    using A = dnnl::algorithm;
-    switch (alg_) {
-      case A::binary_add: return each(x, sv, y, [](float a, float b) { return a + b; });
-      case A::binary_sub: return each(x, sv, y, [](float a, float b) { return a - b; });
-      case A::binary_mul: return each(x, sv, y, [](float a, float b) { return a * b; });
-      default: return each(x, sv, y, [](float a, float b) { return a / b; });
-    }
-  }
-
-  dnnl::algorithm alg_;
+  int alg_;  // 0 add, 1 sub, 2 mul, 3 div
   int first_;
   int64_t block_, images_, blocks_, pixels_;
-  bool s_per_image_;
+  bool s_per_image_, x_bf16_, s_bf16_;
   Layout layout_;
 };
 
-// The pair BlockedChannelBinary takes: fp32, the full operand in whole channel blocks of
-// 8 or 16 (no padding lanes to keep zero), the other [N or 1, C, 1...] plain or in the
-// same blocking (with C a multiple of the block, both store it as n * C + c). Null
-// otherwise.
+// Whether `d`, a [N, C, 1...] tensor, stores value (n, c) at n * C + c: plain, channels-last
+// or in channel blocks of C's size or a divisor of it.
+bool channel_vector_order(const memory::desc& d, const Shape& b) {
+  const auto& bd = d.data.format_desc.blocking;
+  if (d.data.format_kind != dnnl_blocked) return false;
+  for (int i = 0; i < d.data.ndims; i++)
+    if (d.data.padded_dims[i] != b[i] || d.data.padded_offsets[i] != 0) return false;
+  int64_t inner = 1;
+  if (bd.inner_nblks == 1 && bd.inner_idxs[0] == 1) inner = bd.inner_blks[0];
+  else if (bd.inner_nblks != 0) return false;
+  return b[1] % inner == 0 && (b[1] == inner || bd.strides[1] == inner) && (b[0] == 1 || bd.strides[0] == b[1]);
+}
+
+// The pair BlockedChannelBinary takes: fp32 or bf16, the full operand in whole channel
+// blocks of 8 or 16 (no padding lanes to keep zero), the other [N or 1, C, 1...], fp32 or
+// bf16, stored as n * C + c. Null otherwise.
 std::unique_ptr<Kernel> make_channel_binary(const CompileCtx& c, dnnl::algorithm alg, int first) {
   const Shape& out = c.out_shapes[0];
   const int second = 1 - first;
   if (is_plain(c.in_layouts[first]) || out.size() < 3) return nullptr;
   memory::desc x = arrival_desc(c, first), s = arrival_desc(c, second);
   const int64_t block = channel_block(x.data);
-  if ((block != 8 && block != 16) || out[1] % block != 0 || x.data.data_type != dnnl_f32) return nullptr;
-  if (layout_bytes(c.in_layouts[first]) != (size_t)shape_numel(out) * 4) return nullptr;
+  const auto xt = x.data.data_type, st = s.data.data_type;
+  if ((block != 8 && block != 16) || out[1] % block != 0 || (xt != dnnl_f32 && xt != dnnl_bf16)) return nullptr;
+  if (layout_bytes(c.in_layouts[first]) != (size_t)shape_numel(out) * (xt == dnnl_bf16 ? 2 : 4)) return nullptr;
   const Shape& b = c.in_shapes[second];
   if (b.size() != out.size() || b[1] != out[1] || (b[0] != 1 && b[0] != out[0])) return nullptr;
   for (size_t d = 2; d < b.size(); d++)
     if (b[d] != 1) return nullptr;
-  if (!is_plain(c.in_layouts[second]) &&
-      (channel_block(s.data) != block || s.data.data_type != dnnl_f32 ||
-       layout_bytes(c.in_layouts[second]) != (size_t)shape_numel(b) * 4))
+  if (!is_plain(c.in_layouts[second]) && ((st != dnnl_f32 && st != dnnl_bf16) || !channel_vector_order(s, b)))
     return nullptr;
   using A = dnnl::algorithm;
-  if (alg != A::binary_add && alg != A::binary_sub && alg != A::binary_mul && alg != A::binary_div) return nullptr;
-  return std::make_unique<BlockedChannelBinary>(alg, first, block, out, b[0] != 1, c.in_layouts[first]);
+  const int op = alg == A::binary_add ? 0 : alg == A::binary_sub ? 1 : alg == A::binary_mul ? 2
+               : alg == A::binary_div ? 3 : -1;
+  if (op < 0) return nullptr;
+  return std::make_unique<BlockedChannelBinary>(op, first, block, out, b[0] != 1, xt == dnnl_bf16,
+                                                !is_plain(c.in_layouts[second]) && st == dnnl_bf16,
+                                                c.in_layouts[first]);
 }
 
 std::unique_ptr<Kernel> make_binary(const CompileCtx& c) {

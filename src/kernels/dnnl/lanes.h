@@ -1,0 +1,22 @@
+#pragma once
+// Element access for rangeguard's own loops over oneDNN tensors that hold fp32 or bf16:
+// a value is widened to fp32, computed on, and narrowed back to the tensor's type. Inline
+// and branch-free so that a loop over them vectorises (the out-of-line bf16_to_float and
+// float_to_bf16 in core/dtype.h do not).
+#include <cstdint>
+
+namespace rg {
+
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) { return __builtin_bit_cast(float, (uint32_t)v << 16); }  // bf16 bits: exact
+
+inline void narrow(float v, float& out) { out = v; }
+// Rounded to nearest even like float_to_bf16, but without its early return; a NaN stays a
+// quiet NaN.
+inline void narrow(float v, uint16_t& out) {
+  uint32_t u = __builtin_bit_cast(uint32_t, v);
+  uint32_t rounded = (u + 0x7fff + ((u >> 16) & 1)) >> 16, quiet = (u >> 16) | 0x40;
+  out = (uint16_t)((u & 0x7fffffff) > 0x7f800000 ? quiet : rounded);
+}
+
+}  // namespace rg
