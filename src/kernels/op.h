@@ -160,6 +160,10 @@ class Kernel {
   // the element order): the planner gives both one buffer where nothing reads the input
   // afterwards, and run() then has nothing to do.
   virtual bool same_bytes() const { return false; }
+  // True when input i's bytes are, unchanged, output 0's bytes from `offset` on (a join
+  // whose part is one contiguous run of its result): the planner may then have input i's
+  // producer write straight there, and run() skips the copy for a part found in place.
+  virtual bool input_at_offset(int i, size_t& offset) const { return false; }
   // True when per-channel clamps in the fused chain (protect's RangeGuard checks) cost
   // nothing extra: the kernel applies them to values still in registers before its store.
   virtual bool clamps_in_store() const { return false; }

@@ -469,6 +469,31 @@ void Plan::plan_node(int ni) {
   if (first_out >= 0 && opts_.keep_values.count(slots_[first_out].name)) plain_twin(first_out);
 }
 
+// Joins without copies: a part that a join (step i) would copy whole into one run of its
+// result is produced there instead, when nothing else reads it (SqueezeNet's and
+// Inception's convolution outputs, in whole channel blocks). Its buffer becomes an alias
+// at that offset of the join's, whose lifetime then starts with the earliest such part.
+template <class ArenaSlot>
+void Plan::place_parts_in_join(int i, std::vector<int>& first, std::vector<int>& last, std::vector<int>& alias,
+                               std::vector<size_t>& alias_at, const ArenaSlot& arena_slot) const {
+  const Step& st = steps_[i];
+  const int o = st.out[0];
+  if (o < 0 || !arena_slot(o) || alias[o] >= 0) return;
+  for (size_t j = 0; j < st.in.size(); j++) {
+    size_t at = 0;
+    if (st.in[j] < 0 || !st.fast->input_at_offset((int)j, at)) continue;
+    int r = st.in[j];
+    while (alias[r] >= 0) r = alias[r];
+    // Read by nobody after the join, a value the arena holds, not placed already (the
+    // same part twice: its root is then o).
+    if (r == o || !arena_slot(r) || last[r] != i || slots_[r].type != slots_[o].type) continue;
+    alias[r] = o;
+    alias_at[r] = at;
+    first[o] = std::min(first[o], first[r]);
+    last[o] = std::max(last[o], i);
+  }
+}
+
 // Places every activation buffer in one arena: two values share bytes when their
 // lifetimes (producing step .. last reading step) do not overlap. Greedy, largest first,
 // lowest free offset: simple and close to optimal on inference graphs.
@@ -498,6 +523,7 @@ void Plan::allocate() {
   // Kernels that may run in place (RangeGuard) write over their input the same way, and
   // a step whose output is its input's bytes (Reshape) takes the input's buffer as it is.
   std::vector<int> alias(slots_.size(), -1);
+  std::vector<size_t> alias_at(slots_.size(), 0);  // byte offset inside the alias target
   auto root_of = [&](int s) {
     while (s >= 0 && alias[s] >= 0) s = alias[s];
     return s;
@@ -505,6 +531,7 @@ void Plan::allocate() {
   for (int i = 0; i < n_steps; i++) {
     const Step& st = steps_[i];
     if (!st.fast || st.out.empty() || st.in.empty()) continue;
+    place_parts_in_join(i, first, last, alias, alias_at, arena_slot);
     bool residual = !st.fused.empty() && st.fused.front()->op_type == "Add";
     bool view = !residual && st.fast->same_bytes();
     if (!residual && !view && !st.fast->may_run_in_place()) continue;
@@ -559,9 +586,11 @@ void Plan::allocate() {
   }
   for (size_t s = 0; s < slots_.size(); s++) {
     if (alias[s] < 0) continue;
-    int root = alias[s];
+    size_t at = 0;
+    int root = (int)s;
+    for (; alias[root] >= 0; root = alias[root]) at += alias_at[root];
     Slot& sl = slots_[s];
-    sl.value = Tensor::wrap(sl.type, sl.shape, static_cast<char*>(arena_.get()) + offset[root], arena_);
+    sl.value = Tensor::wrap(sl.type, sl.shape, static_cast<char*>(arena_.get()) + offset[root] + at, arena_);
   }
   activation_bytes_ = total;
   scratch_.get();

@@ -108,6 +108,9 @@ class Plan {
   PostOp bound_post_op(const Node& n, int slot, bool lower, const Shape& out_shape) const;
   int plain_twin(int slot);
   void allocate();
+  template <class ArenaSlot>
+  void place_parts_in_join(int i, std::vector<int>& first, std::vector<int>& last, std::vector<int>& alias,
+                           std::vector<size_t>& alias_at, const ArenaSlot& arena_slot) const;
   void autotune_threads();
   void infer_dynamic(Step& s);
   size_t first_step_with(const std::string& value, std::vector<int> Step::*side) const;

@@ -407,8 +407,11 @@ TEST_P(Seeded, ReduceMeanOverSpatialAxesAsPool) {
   if (spatial && c % 16 == 0 && fast_bf16_native()) {
     Session s16(g, bf);
     const Plan& p16 = s16.plan({inputs[0].shape()});
-    for (const auto& st : p16.steps())
-      if (st.node && st.node->op_type == "ReduceMean") EXPECT_TRUE(st.fast) << where << " bf16";
+    for (const auto& st : p16.steps()) {
+      if (st.node && st.node->op_type == "ReduceMean") {
+        EXPECT_TRUE(st.fast) << where << " bf16";
+      }
+    }
   }
 }
 
@@ -770,6 +773,49 @@ TEST_P(Seeded, ConcatOfConvOutputs) {
   std::vector<Tensor> inputs{random_tensor(x, rng)};
   EXPECT_TRUE(ran(fast_ops(g, inputs), "Concat"));
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
+}
+
+// A SqueezeNet fire module at batch 1: both expand convolutions' outputs are whole runs
+// of the join's channel-blocked result, so the planner has each convolution write there
+// and the join copies nothing. A part that is read again after the join (here also a
+// graph output) keeps its own buffer. Either way the result matches the reference.
+TEST_P(Seeded, FireModuleJoinWithoutCopies) {
+  int64_t c = 16 * pick(1, 4), h = pick(3, 13), n = pick(0, 2) ? 1 : 2, in_place_parts = 0;
+  bool part_read_later = pick(0, 2) == 0;
+  GraphBuilder b;
+  std::string sq = b.node("Relu", {b.node("Conv", {b.input("x", {n, 8, h, h}), b.constant("ws", random_tensor({8, 8, 1, 1}, rng))})});
+  std::string e1 = b.node("Relu", {b.node("Conv", {sq, b.constant("w1", random_tensor({c, 8, 1, 1}, rng))})});
+  std::string e3 = b.node("Relu", {b.node("Conv", {sq, b.constant("w3", random_tensor({c, 8, 3, 3}, rng))},
+                                          {{"pads", ints({1, 1, 1, 1})}})});
+  std::string cat = b.node("Concat", {e1, e3}, {{"axis", Attribute::of_int(1)}});
+  b.output(b.node("MaxPool", {cat}, {{"kernel_shape", ints({2, 2})}, {"strides", ints({2, 2})}}));
+  if (part_read_later) b.output(e1);
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, 8, h, h}, rng)};
+  std::string where = "x " + shape_str({n, 8, h, h}) + " expand " + std::to_string(c) + (part_read_later ? " e1 an output" : "");
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  for (const auto& st : plan.steps()) {
+    if (!st.node || st.node->op_type != "Concat") continue;
+    ASSERT_TRUE(st.fast) << where;
+    if (st.fast->impl() != "rg:concat_runs" || n != 1) continue;  // parts not whole runs of the result
+    const char* out = static_cast<const char*>(plan.slots()[st.out[0]].value.raw());
+    const size_t out_bytes = layout_bytes(plan.slots()[st.out[0]].layout);
+    for (size_t j = 0; j < st.in.size(); j++) {
+      const char* part = static_cast<const char*>(plan.slots()[st.in[j]].value.raw());
+      size_t at = 0;
+      // A channels-last part is scattered into the blocks, not a run: it keeps its buffer.
+      bool run = st.fast->input_at_offset((int)j, at), separate = part_read_later && j == 0;
+      bool inside = part >= out && part < out + out_bytes;
+      EXPECT_EQ(inside, run && !separate) << where << " part " << j;
+      if (inside) {
+        EXPECT_EQ(part, out + at) << where << " part " << j;
+      }
+      in_place_parts += inside;
+    }
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+  RecordProperty("in_place_parts", (int)in_place_parts);
 }
 
 // A ShuffleNet unit: the plain half a Slice passes through joined with a 1x1

@@ -144,7 +144,8 @@ class RunConcat : public Kernel {
       for (const Piece& p : pieces_) {
         if (p.count == 1) {
           size_t a = std::max(lo, p.dst), b = std::min(hi, p.dst + p.bytes);
-          if (a < b) std::memcpy(dst + a, src_[p.part] + p.src + (a - p.dst), b - a);
+          const char* from = src_[p.part] + p.src + (a - p.dst);
+          if (a < b && from != dst + a) std::memcpy(dst + a, from, b - a);  // (a part in place: nothing to do)
           continue;
         }
         // Rows go to the thread whose share holds their first byte.
@@ -166,9 +167,26 @@ class RunConcat : public Kernel {
   }
   std::string impl() const override { return norm_.scale.empty() ? "rg:concat_runs" : "rg:concat_runs+norm"; }
   Layout out_layout(int) const override { return layout_; }
+  // A part copied whole, as one run (batch 1, or the join's outermost axis), from a
+  // buffer no larger than that run: SqueezeNet's and Inception's joins of convolution
+  // outputs in whole channel blocks.
+  bool input_at_offset(int i, size_t& offset) const override {
+    if (!norm_.scale.empty()) return false;
+    const Piece* only = nullptr;
+    for (const Piece& p : pieces_) {
+      if (inputs_[p.part] != i) continue;
+      if (only || p.count != 1 || p.src != 0) return false;
+      only = &p;
+    }
+    if (!only || only->bytes != part_bytes_[only->part]) return false;
+    offset = only->dst;
+    return true;
+  }
+  void set_part_bytes(std::vector<size_t> bytes) { part_bytes_ = std::move(bytes); }
 
  private:
   std::vector<int> inputs_;
+  std::vector<size_t> part_bytes_;  // each part's buffer, as its layout stores it
   std::vector<Piece> pieces_;
   size_t total_;
   Layout layout_;
@@ -221,8 +239,12 @@ std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, c
       at += bytes;
     }
   }
-  return std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape),
-                                     std::move(norm));
+  auto k = std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape),
+                                       std::move(norm));
+  std::vector<size_t> part_bytes;
+  for (const auto& s : srcs) part_bytes.push_back(s.get_size());
+  k->set_part_bytes(std::move(part_bytes));
+  return k;
 }
 
 // Channels-last parts joined along channels into a channels-last result, pixel by pixel:
