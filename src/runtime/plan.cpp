@@ -536,8 +536,9 @@ void Plan::allocate() {
     bool view = !residual && st.fast->same_bytes();
     if (!residual && !view && !st.fast->may_run_in_place()) continue;
     int r = residual ? st.in.back() : st.in[0], o = st.out[0];
+    // (A view's output may read its input's bytes in another layout: NHWC as channels-last.)
     if (r < 0 || o < 0 || !arena_slot(r) || !arena_slot(o) || last[root_of(r)] != i || slots_[r].type != slots_[o].type ||
-        !same_layout(slots_[r].layout, slots_[o].layout))
+        (!view && !same_layout(slots_[r].layout, slots_[o].layout)))
       continue;
     if (view ? shape_numel(slots_[r].shape) != shape_numel(slots_[o].shape) : slots_[r].shape != slots_[o].shape) continue;
     int root = root_of(r);

@@ -818,6 +818,48 @@ TEST_P(Seeded, FireModuleJoinWithoutCopies) {
   RecordProperty("in_place_parts", (int)in_place_parts);
 }
 
+// A ConvNeXt block: the depthwise convolution's output permuted to NHWC for LayerNorm and
+// a Linear layer, then back to NCHW for the residual Add. Permuting back is always a view
+// (NHWC's bytes read as channels-last NCHW); permuting forward is one where the
+// convolution gave channels-last. The result matches the reference either way.
+TEST_P(Seeded, ConvNextPermutesAreViews) {
+  int64_t n = pick(1, 2), c = 8 * pick(1, 6), h = pick(2, 12);
+  GraphBuilder b;
+  std::string x = b.input("x", {n, c, h, h});
+  std::string y = b.node("Conv", {x, b.constant("dw", random_tensor({c, 1, 7, 7}, rng, -0.3f, 0.3f)), b.constant("db", random_tensor({c}, rng))},
+                         {{"group", Attribute::of_int(c)}, {"pads", ints({3, 3, 3, 3})}});
+  std::string conv_out = y;
+  y = b.node("Transpose", {y}, {{"perm", ints({0, 2, 3, 1})}});
+  y = b.node("LayerNormalization", {y, b.constant("g", random_tensor({c}, rng)), b.constant("be", random_tensor({c}, rng))},
+             {{"axis", Attribute::of_int(-1)}});
+  y = b.node("MatMul", {y, b.constant("w", random_tensor({c, c}, rng))});
+  y = b.node("Transpose", {y}, {{"perm", ints({0, 3, 1, 2})}});
+  b.output(b.node("Add", {x, y}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, c, h, h}, rng)};
+  std::string where = "x " + shape_str({n, c, h, h});
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  int transposes = 0, views = 0;
+  for (const auto& st : plan.steps()) {
+    if (!st.node || st.node->op_type != "Transpose") continue;
+    ASSERT_TRUE(st.fast) << where;
+    const Layout& in = plan.slots()[st.in[0]].layout;
+    bool forward = st.node->inputs[0] == conv_out;
+    using namespace dnnl_util;
+    bool channels_last =
+        !is_plain(in) && memory::desc(in) == memory::desc(to_dims({n, c, h, h}), dt::f32, memory::format_tag::acdb);
+    if (!forward || channels_last) {
+      EXPECT_EQ(st.fast->impl(), "rg:view") << where << (forward ? " forward" : " back");
+    }
+    views += st.fast->impl() == "rg:view";
+    transposes++;
+  }
+  EXPECT_EQ(transposes, 2) << where;
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+  RecordProperty("views", views);
+}
+
 // A ShuffleNet unit: the plain half a Slice passes through joined with a 1x1
 // convolution's branch, then the channel shuffle (Reshape, Transpose, Reshape), which
 // reads the join plain. Where oneDNN's concat has only its reference kernel for the mix
