@@ -98,9 +98,9 @@ struct PostOp {
   // An Add of this constant right after a MatMul/Gemm (a Linear layer's bias, shape [N]
   // along the last dim): it becomes the matmul's bias argument.
   const Tensor* bias = nullptr;
-  // Max/Min with a constant (a range check's bound, `rangeguard protect`), or PRelu's
-  // slope: scalar or one value per channel. `operand_axis` is the output axis it varies
-  // along; -1 = scalar.
+  // Max/Min with a constant (a range check's bound, `rangeguard protect`), PRelu's
+  // slope, or a Mul's per-feature scale after a MatMul/Gemm: scalar or one value per
+  // channel. `operand_axis` is the output axis it varies along; -1 = scalar.
   const Tensor* operand = nullptr;
   int operand_axis = -1;
   bool lower = false;  // the operand is a lower bound (Max), else an upper one (Min)

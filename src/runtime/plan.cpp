@@ -230,11 +230,19 @@ std::vector<PostOp> Plan::fusion_chain(int ni, const InferCtx& ic) {
       chain.push_back(hi);
     } else if ((c.op_type == "Mul" || (c.op_type == "Div" && c.inputs[0] == cur)) && c.domain.empty() &&
                c.inputs.size() == 2 && (head.op_type == "MatMul" || head.op_type == "Gemm")) {
-      // A constant scale (attention's 1/sqrt(d), which passes/move_scale.cpp put here).
+      // A constant scale (attention's 1/sqrt(d), which passes/move_scale.cpp put here), or
+      // one per output feature after a Linear layer (ConvNeXt's layer scale): oneDNN's
+      // binary post-op.
       int os = slot_of(c.inputs[0] == cur ? c.inputs[1] : c.inputs[0]);
-      if (os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32 || slots_[os].value.numel() != 1 ||
-          slots_[os].shape.size() > out_shape.size())
+      if (os < 0 || !slots_[os].is_const || slots_[os].type != DType::f32 || slots_[os].shape.size() > out_shape.size())
         break;
+      if (slots_[os].value.numel() != 1) {
+        PostOp po = bound_post_op(c, os, false, out_shape);
+        if (c.op_type != "Mul" || po.operand_axis != (int)out_shape.size() - 1) break;
+        chain.push_back(po);
+        cur = c.outputs[0];
+        continue;
+      }
       float v = slots_[os].value.data<float>()[0];
       if (c.op_type == "Div" && v == 0.f) break;
       PostOp po{&c};

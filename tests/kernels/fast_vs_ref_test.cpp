@@ -728,6 +728,34 @@ TEST_P(Seeded, BinaryBroadcastSoftmaxNorms) {
   EXPECT_LT(fast_vs_ref(g, inputs), kTol);
 }
 
+// A Linear layer's output scaled per feature by a constant (ConvNeXt's layer scale, after
+// the bias): a binary post-op of the product. A scale varying along another axis is no
+// post-op of it and runs as its own step. Either way the result matches the reference.
+TEST_P(Seeded, LinearThenPerFeatureScale) {
+  int64_t n = pick(1, 2), t = pick(1, 30), d = pick(1, 40), e = pick(2, 40);
+  bool per_feature = pick(0, 3) > 0, scale_first = pick(0, 1);
+  GraphBuilder b;
+  std::string y = b.node("MatMul", {b.input("x", {n, t, d}), b.constant("w", random_tensor({d, e}, rng))});
+  y = b.node("Add", {y, b.constant("bias", random_tensor({e}, rng))});
+  Shape gs = per_feature ? Shape{e} : Shape{t, 1};
+  std::string g = b.constant("gamma", random_tensor(gs, rng, 0.1f, 2.f));
+  y = b.node("Mul", scale_first ? std::vector<std::string>{g, y} : std::vector<std::string>{y, g});
+  b.output(b.node("Relu", {y}));
+  Graph graph = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, t, d}, rng)};
+  std::string where = "x " + shape_str({n, t, d}) + " e " + std::to_string(e) + " scale " + shape_str(gs);
+  auto ops = fast_ops(graph, inputs);
+  if (per_feature) {
+    EXPECT_TRUE(ran(ops, "MatMul+Add+Mul+Relu")) << where;
+  } else if (t > 1) {
+    EXPECT_FALSE(ran(ops, "MatMul+Add+Mul+Relu")) << where;
+  }
+  EXPECT_LT(fast_vs_ref(graph, inputs), kTol) << where;
+  SessionOptions bf;
+  bf.precision = Precision::bf16;
+  EXPECT_LT(fast_vs_ref(graph, inputs, bf), 0.05) << where << " bf16";
+}
+
 // A conv's output reaches Softmax and MatMul in its blocked layout: both must read it as
 // such (each read it as plain once, off by up to 1.0 against the reference).
 TEST_P(Seeded, SoftmaxAndMatMulAfterConv) {

@@ -117,7 +117,7 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   struct Entry {
     A alg;
     float alpha = 0, beta = 0;
-    const Tensor* operand = nullptr;  // binary max/min, or prelu's slopes
+    const Tensor* operand = nullptr;  // binary max/min/mul, or prelu's slopes
     memory::desc md;
     bool prelu = false;
   };
@@ -141,7 +141,7 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
   };
   for (size_t k = 0; k < c.post_ops.size(); k++) {
     const PostOp& p = c.post_ops[k];
-    if (p.operand) {  // a range check's bound (Max/Min) or PRelu's slopes
+    if (p.operand) {  // a range check's bound (Max/Min), PRelu's slopes, a Mul's scales
       bool prelu = p.node->op_type == "PRelu";
       if (p.operand_axis < 0) {  // scalar: a leaky ReLU, or a one-sided clip
         float v = p.operand->data<float>()[0];
@@ -154,7 +154,8 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
       if (dst_rank < 2 || p.operand_axis - onnx_rank != channel_axis - dst_rank) return false;
       memory::dims d(dst_rank, 1);
       d[channel_axis] = p.operand->numel();
-      Entry e{prelu ? A::undef : p.lower ? A::binary_max : A::binary_min, 0, 0, p.operand,
+      const bool mul = p.node->op_type == "Mul";  // a per-channel scale
+      Entry e{prelu ? A::undef : mul ? A::binary_mul : p.lower ? A::binary_max : A::binary_min, 0, 0, p.operand,
               plain_desc(Shape(d.begin(), d.end()), dt::f32)};
       e.prelu = prelu;
       list.push_back(e);
