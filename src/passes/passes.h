@@ -41,6 +41,7 @@ int fold_scale_shift(Graph& g);
 int recognize_activations(Graph& g);
 int recognize_range_guards(Graph& g);
 int move_scale_after_matmul(Graph& g);
+int move_scale_before_transpose(Graph& g);
 int remove_dead_nodes(Graph& g);
 
 }  // namespace rg

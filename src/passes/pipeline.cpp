@@ -16,6 +16,7 @@ const std::vector<PassInfo>& pass_list() {
       {"recognize_activations", "rewrite x*Sigmoid(x), Erf-GELU, x*HardSigmoid(x), Mish formulas as one node"},
       {"fold_scale_shift", "fold a constant per-channel or scalar Mul/Add/Sub/Div after a Conv/Gemm into its weights and bias"},
       {"move_scale_after_matmul", "apply a constant scale of a MatMul's input (attention's 1/sqrt(d)) to its output, where it fuses"},
+      {"move_scale_before_transpose", "apply a per-channel constant Mul after a Transpose (ConvNeXt's layer scale) before it, where it fuses"},
       {"recognize_range_guards", "merge protect's range checks and out-of-range counters into one RangeGuard node per site"},
       {"remove_dead_nodes", "drop nodes whose outputs nothing uses"},
   };
@@ -34,6 +35,7 @@ int run_passes(Graph& g, const PassOptions& o) {
     else if (name == "fold_scale_shift") n = fold_scale_shift(g);
     else if (name == "recognize_activations") n = recognize_activations(g);
     else if (name == "move_scale_after_matmul") n = move_scale_after_matmul(g);
+    else if (name == "move_scale_before_transpose") n = move_scale_before_transpose(g);
     else if (name == "recognize_range_guards") n = recognize_range_guards(g);
     else if (name == "remove_dead_nodes") n = remove_dead_nodes(g);
     if (o.verbose && n) std::fprintf(stderr, "pass %s: %d rewrites\n", p.name, n);

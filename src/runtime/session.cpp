@@ -49,6 +49,9 @@ Session::Session(Graph g, SessionOptions o) : graph_(std::move(g)), opts_(std::m
   }
   PassOptions po;
   po.disabled = opts_.disabled_passes;
+  // Moving a scale before a Transpose renames the Transpose's output: an observer asking
+  // for it (calibrate's `follow:Transpose` sites) would no longer find it.
+  if (!opts_.keep_values.empty()) po.disabled.insert("move_scale_before_transpose");
   po.verbose = opts_.verbose;
   int64_t opset = graph_.opset();
   po.eval = [opset](const Node& n, const std::vector<const Tensor*>& in) { return eval_node(n, opset, in); };

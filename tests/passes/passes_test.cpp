@@ -174,6 +174,42 @@ TEST(Passes, MovesAScalarScaleAfterTheMatMul) {
   }
 }
 
+// ConvNeXt's layer scale: a [C, 1, 1] constant Mul after the permute back to NCHW moves
+// before the Transpose, as a [C] constant along the NHWC tensor's last axis, next to the
+// Linear layer it then fuses into. A Transpose read elsewhere, a scale varying along two
+// axes and a computed scale stay put; the outputs never change.
+TEST(Passes, MovesAPerChannelScaleBeforeATranspose) {
+  std::mt19937 rng(5);
+  for (int variant = 0; variant < 5; variant++) {
+    GraphBuilder b;
+    std::string x = b.input("x", {2, 3, 4, 6});
+    std::string y = b.node("MatMul", {x, b.constant("w", random_tensor({6, 5}, rng))});
+    std::string t = b.node("Transpose", {y}, {{"perm", Attribute::of_ints({0, 3, 1, 2})}});
+    Shape cs = variant == 2 ? Shape{5, 3, 1} : variant == 4 ? Shape{1, 5, 1, 1} : Shape{5, 1, 1};
+    std::string c = variant == 3 ? b.input("c", cs) : b.constant("c", random_tensor(cs, rng));
+    std::string m = b.node("Mul", variant == 4 ? std::vector<std::string>{c, t} : std::vector<std::string>{t, c});
+    b.output(b.node("Relu", {m}));
+    if (variant == 1) b.output(b.node("Neg", {t}));
+    Graph g = b.build();
+    std::vector<Tensor> in{random_tensor({2, 3, 4, 6}, rng)};
+    if (variant == 3) in.push_back(random_tensor(cs, rng));
+    Graph moved = g;
+    bool should_move = variant == 0 || variant == 4;
+    EXPECT_EQ(move_scale_before_transpose(moved), should_move ? 1 : 0) << variant;
+    if (should_move) {
+      auto producers = moved.producers();
+      const Node& tr = moved.nodes[producers.at(m)];  // the Mul's output name, now the Transpose's
+      EXPECT_EQ(tr.op_type, "Transpose") << variant;
+      const Node& scale = moved.nodes[producers.at(tr.inputs[0])];
+      EXPECT_EQ(scale.op_type, "Mul") << variant;
+      EXPECT_EQ(scale.inputs[0], y) << variant;
+      EXPECT_EQ(moved.initializer(scale.inputs[1])->shape(), Shape{5}) << variant;
+      EXPECT_NO_THROW(moved.sort_and_validate());
+    }
+    EXPECT_LT(passes_change(g, in), 1e-6) << variant;
+  }
+}
+
 TEST(Passes, RemovesIdentityAndDropoutButKeepsOutputNames) {
   GraphBuilder b;
   std::string x = b.input("x", {3});
