@@ -13,6 +13,7 @@
 // the same way, so a plain per-channel or scalar second operand (Conv -> Mul(x, 0.5),
 // a per-channel Add after a fused Relu) is reordered into that layout: once when it is a
 // constant, else per run (C values). Left plain, the pair ran oneDNN's reference kernel.
+#include <immintrin.h>
 #include <omp.h>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -146,6 +147,24 @@ void channel_rows_bf16(int alg, const uint16_t* x, const float* s, uint16_t* y, 
   channel_rows(alg, x, s, y, n);
 }
 
+// The same where the CPU has AVX512-BF16 (where oneDNN runs bf16 natively): one
+// instruction rounds 16 floats to bf16, nearest even, against about twenty for the
+// portable rounding (0.36 ms for regnet_y_400mf's 16 Muls on AMX, a third of fp32's speed).
+__attribute__((target("avx512f,avx512bf16")))
+void channel_rows_bf16_native(int alg, const uint16_t* x, const float* s, uint16_t* y, int64_t n) {
+  const __m512 sv = _mm512_loadu_ps(s);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
+    // (The maskz forms: the plain ones trip GCC 12's -Wmaybe-uninitialized in its headers.)
+    __m512 v = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, raw), 16));
+    v = alg == 0 ? _mm512_add_ps(v, sv) : alg == 1 ? _mm512_sub_ps(v, sv) : alg == 2 ? _mm512_mul_ps(v, sv)
+                                                                                      : _mm512_div_ps(v, sv);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), (__m256i)_mm512_cvtneps_pbh(v));
+  }
+  if (i < n) channel_rows_bf16(alg, x + i, s, y + i, n - i);  // a last half block of 8
+}
+
 class BlockedChannelBinary : public Kernel {
  public:
   BlockedChannelBinary(int alg, int first, int64_t block, const Shape& out, bool s_per_image, bool x_bf16,
@@ -166,8 +185,9 @@ class BlockedChannelBinary : public Kernel {
         sv[k] = s_bf16_ ? widen(static_cast<const uint16_t*>(s)[i]) : static_cast<const float*>(s)[i];
       }
       if (x_bf16_)
-        channel_rows_bf16(alg_, reinterpret_cast<const uint16_t*>(x + r * run), sv,
-                          reinterpret_cast<uint16_t*>(y + r * run), pixels_ * block_);
+        (bf16_native() ? channel_rows_bf16_native : channel_rows_bf16)(
+            alg_, reinterpret_cast<const uint16_t*>(x + r * run), sv, reinterpret_cast<uint16_t*>(y + r * run),
+            pixels_ * block_);
       else
         channel_rows_f32(alg_, reinterpret_cast<const float*>(x + r * run), sv, reinterpret_cast<float*>(y + r * run),
                          pixels_ * block_);

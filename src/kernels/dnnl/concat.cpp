@@ -1,5 +1,6 @@
 // oneDNN concat of parts in oneDNN layouts (conv outputs in a DenseNet or Inception
 // block): the result stays in one, so the block needs no conversions.
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -110,6 +111,26 @@ __attribute__((target_clones("avx512f", "avx2", "default")))
 void normalize_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t n, int64_t x_step, int64_t y_step,
                     const float* sc, const float* sh, bool relu) {
   normalize_rows(x, y, rows, n, x_step, y_step, sc, sh, relu);
+}
+
+// normalize_bf16 where the CPU has AVX512-BF16: one instruction rounds 16 floats to bf16
+// (nearest even), against about twenty for the portable rounding, which made densenet121's
+// bf16 joins compute-bound (5.1 ms of 12.4 on AMX, 1 thread). A row's last partial vector
+// is masked. max(floor, v) keeps a NaN, as std::max(v, floor) does.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+void normalize_bf16_native(const uint16_t* x, uint16_t* y, int64_t rows, int64_t n, int64_t x_step, int64_t y_step,
+                           const float* sc, const float* sh, bool relu) {
+  const __m512 floor = _mm512_set1_ps(relu ? 0.f : -INFINITY);
+  for (int64_t r = 0; r < rows; r++, x += x_step, y += y_step) {
+    for (int64_t j = 0; j < n; j += 16) {
+      const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+      __m512i wide = _mm512_maskz_cvtepu16_epi32(m, _mm256_maskz_loadu_epi16(m, x + j));
+      __m512 v = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(m, wide, 16));
+      v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, sc + j), _mm512_maskz_loadu_ps(m, sh + j));
+      v = _mm512_maskz_max_ps(0xffff, floor, v);  // (maskz: the plain form trips GCC 12's -Wmaybe-uninitialized)
+      _mm256_mask_storeu_epi16(y + j, m, (__m256i)_mm512_cvtneps_pbh(v));
+    }
+  }
 }
 
 class RunConcat : public Kernel {
@@ -292,8 +313,9 @@ class PixelConcat : public Kernel {
       }
       const float *sc = norm_.scale.data() + pt.offset, *sh = norm_.shift.data() + pt.offset;
       if (bf16_)
-        normalize_bf16(reinterpret_cast<const uint16_t*>(x), reinterpret_cast<uint16_t*>(y), p1 - p0, pt.channels,
-                       pt.channels, channels_, sc, sh, norm_.relu);
+        (bf16_native() ? normalize_bf16_native : normalize_bf16)(reinterpret_cast<const uint16_t*>(x),
+                                                                 reinterpret_cast<uint16_t*>(y), p1 - p0, pt.channels,
+                                                                 pt.channels, channels_, sc, sh, norm_.relu);
       else
         normalize_f32(reinterpret_cast<const float*>(x), reinterpret_cast<float*>(y), p1 - p0, pt.channels,
                       pt.channels, channels_, sc, sh, norm_.relu);
