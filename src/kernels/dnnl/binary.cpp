@@ -13,7 +13,6 @@
 // the same way, so a plain per-channel or scalar second operand (Conv -> Mul(x, 0.5),
 // a per-channel Add after a fused Relu) is reordered into that layout: once when it is a
 // constant, else per run (C values). Left plain, the pair ran oneDNN's reference kernel.
-#include <immintrin.h>
 #include <omp.h>
 
 #include "kernels/dnnl/dnnl_common.h"
@@ -150,17 +149,15 @@ void channel_rows_bf16(int alg, const uint16_t* x, const float* s, uint16_t* y, 
 // The same where the CPU has AVX512-BF16 (where oneDNN runs bf16 natively): one
 // instruction rounds 16 floats to bf16, nearest even, against about twenty for the
 // portable rounding (0.36 ms for regnet_y_400mf's 16 Muls on AMX, a third of fp32's speed).
-__attribute__((target("avx512f,avx512bf16")))
+RG_BF16_NATIVE
 void channel_rows_bf16_native(int alg, const uint16_t* x, const float* s, uint16_t* y, int64_t n) {
   const __m512 sv = _mm512_loadu_ps(s);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i));
-    // (The maskz forms: the plain ones trip GCC 12's -Wmaybe-uninitialized in its headers.)
-    __m512 v = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xffff, _mm512_maskz_cvtepu16_epi32(0xffff, raw), 16));
+    __m512 v = widen16(x + i, 0xffff);
     v = alg == 0 ? _mm512_add_ps(v, sv) : alg == 1 ? _mm512_sub_ps(v, sv) : alg == 2 ? _mm512_mul_ps(v, sv)
                                                                                       : _mm512_div_ps(v, sv);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(y + i), (__m256i)_mm512_cvtneps_pbh(v));
+    narrow16(v, y + i, 0xffff);
   }
   if (i < n) channel_rows_bf16(alg, x + i, s, y + i, n - i);  // a last half block of 8
 }
@@ -210,19 +207,6 @@ class BlockedChannelBinary : public Kernel {
   Layout layout_;
 };
 
-// Whether `d`, a [N, C, 1...] tensor, stores value (n, c) at n * C + c: plain, channels-last
-// or in channel blocks of C's size or a divisor of it.
-bool channel_vector_order(const memory::desc& d, const Shape& b) {
-  const auto& bd = d.data.format_desc.blocking;
-  if (d.data.format_kind != dnnl_blocked) return false;
-  for (int i = 0; i < d.data.ndims; i++)
-    if (d.data.padded_dims[i] != b[i] || d.data.padded_offsets[i] != 0) return false;
-  int64_t inner = 1;
-  if (bd.inner_nblks == 1 && bd.inner_idxs[0] == 1) inner = bd.inner_blks[0];
-  else if (bd.inner_nblks != 0) return false;
-  return b[1] % inner == 0 && (b[1] == inner || bd.strides[1] == inner) && (b[0] == 1 || bd.strides[0] == b[1]);
-}
-
 // The pair BlockedChannelBinary takes: fp32 or bf16, the full operand in whole channel
 // blocks of 8 or 16 (no padding lanes to keep zero), the other [N or 1, C, 1...], fp32 or
 // bf16, stored as n * C + c. Null otherwise.
@@ -239,7 +223,7 @@ std::unique_ptr<Kernel> make_channel_binary(const CompileCtx& c, dnnl::algorithm
   if (b.size() != out.size() || b[1] != out[1] || (b[0] != 1 && b[0] != out[0])) return nullptr;
   for (size_t d = 2; d < b.size(); d++)
     if (b[d] != 1) return nullptr;
-  if (!is_plain(c.in_layouts[second]) && ((st != dnnl_f32 && st != dnnl_bf16) || !channel_vector_order(s, b)))
+  if (!is_plain(c.in_layouts[second]) && ((st != dnnl_f32 && st != dnnl_bf16) || !stores_as_nc(s.data)))
     return nullptr;
   using A = dnnl::algorithm;
   const int op = alg == A::binary_add ? 0 : alg == A::binary_sub ? 1 : alg == A::binary_mul ? 2

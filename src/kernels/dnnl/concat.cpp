@@ -1,6 +1,5 @@
 // oneDNN concat of parts in oneDNN layouts (conv outputs in a DenseNet or Inception
 // block): the result stays in one, so the block needs no conversions.
-#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -117,18 +116,16 @@ void normalize_bf16(const uint16_t* x, uint16_t* y, int64_t rows, int64_t n, int
 // (nearest even), against about twenty for the portable rounding, which made densenet121's
 // bf16 joins compute-bound (5.1 ms of 12.4 on AMX, 1 thread). A row's last partial vector
 // is masked. max(floor, v) keeps a NaN, as std::max(v, floor) does.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+RG_BF16_NATIVE
 void normalize_bf16_native(const uint16_t* x, uint16_t* y, int64_t rows, int64_t n, int64_t x_step, int64_t y_step,
                            const float* sc, const float* sh, bool relu) {
   const __m512 floor = _mm512_set1_ps(relu ? 0.f : -INFINITY);
   for (int64_t r = 0; r < rows; r++, x += x_step, y += y_step) {
     for (int64_t j = 0; j < n; j += 16) {
       const __mmask16 m = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
-      __m512i wide = _mm512_maskz_cvtepu16_epi32(m, _mm256_maskz_loadu_epi16(m, x + j));
-      __m512 v = _mm512_castsi512_ps(_mm512_maskz_slli_epi32(m, wide, 16));
-      v = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, sc + j), _mm512_maskz_loadu_ps(m, sh + j));
+      __m512 v = _mm512_fmadd_ps(widen16(x + j, m), _mm512_maskz_loadu_ps(m, sc + j), _mm512_maskz_loadu_ps(m, sh + j));
       v = _mm512_maskz_max_ps(0xffff, floor, v);  // (maskz: the plain form trips GCC 12's -Wmaybe-uninitialized)
-      _mm256_mask_storeu_epi16(y + j, m, (__m256i)_mm512_cvtneps_pbh(v));
+      narrow16(v, y + j, m);
     }
   }
 }
@@ -151,8 +148,10 @@ class RunConcat : public Kernel {
     std::vector<float> scale, shift;
     bool relu = false;
   };
-  RunConcat(std::vector<int> inputs, std::vector<Piece> pieces, size_t total, Layout layout, Norm norm)
-      : inputs_(std::move(inputs)), pieces_(std::move(pieces)), total_(total), layout_(layout),
+  RunConcat(std::vector<int> inputs, std::vector<size_t> part_bytes, std::vector<Piece> pieces, size_t total,
+            Layout layout, Norm norm)
+      : inputs_(std::move(inputs)), part_bytes_(std::move(part_bytes)), pieces_(std::move(pieces)), total_(total),
+        layout_(layout),
         src_(inputs_.size()), norm_(std::move(norm)) {}
   void run(KernelCtx& c) override {
     for (size_t k = 0; k < inputs_.size(); k++) src_[k] = static_cast<const char*>(c.input(inputs_[k]).raw());
@@ -203,7 +202,6 @@ class RunConcat : public Kernel {
     offset = only->dst;
     return true;
   }
-  void set_part_bytes(std::vector<size_t> bytes) { part_bytes_ = std::move(bytes); }
 
  private:
   std::vector<int> inputs_;
@@ -260,12 +258,10 @@ std::unique_ptr<Kernel> make_run_concat(const std::vector<memory::desc>& srcs, c
       at += bytes;
     }
   }
-  auto k = std::make_unique<RunConcat>(inputs, std::move(pieces), dst.get_size(), layout_of(dst, out_shape),
-                                       std::move(norm));
   std::vector<size_t> part_bytes;
   for (const auto& s : srcs) part_bytes.push_back(s.get_size());
-  k->set_part_bytes(std::move(part_bytes));
-  return k;
+  return std::make_unique<RunConcat>(inputs, std::move(part_bytes), std::move(pieces), dst.get_size(),
+                                     layout_of(dst, out_shape), std::move(norm));
 }
 
 // Channels-last parts joined along channels into a channels-last result, pixel by pixel:
@@ -410,7 +406,7 @@ std::unique_ptr<Kernel> make_reorder_concat(const std::vector<memory::desc>& src
   for (const auto& s : srcs) {
     memory::desc place = dst.submemory_desc(s.dims(), offsets);  // throws where not a view
     dnnl::reorder::primitive_desc pd(engine(), s, engine(), place);
-    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return nullptr;
+    if (impl_name(pd).find("ref") != std::string::npos) return nullptr;
     copies.emplace_back(pd);
     from.push_back(memory(s, engine(), DNNL_MEMORY_NONE));
     to.push_back(memory(place, engine(), DNNL_MEMORY_NONE));
@@ -485,7 +481,7 @@ std::unique_ptr<Kernel> make_concat(const CompileCtx& c) {
         return make_reorder_concat(srcs, inputs, plain_desc(out, dt::f32), (int)axis, out);
     dnnl::concat::primitive_desc pd((int)axis, srcs, engine(), base_attr(false));
     if (auto k = make_run_concat(srcs, inputs, pd.dst_desc(), (int)axis, out)) return k;
-    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) {
+    if (impl_name(pd).find("ref") != std::string::npos) {
       try {
         if (auto k = make_reorder_concat(srcs, inputs, pd.dst_desc(), (int)axis, out)) return k;
       } catch (const dnnl::error&) {  // a part's place is not a sub-view: oneDNN's own then

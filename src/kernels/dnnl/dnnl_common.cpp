@@ -213,6 +213,18 @@ int64_t channel_block(const dnnl_memory_desc_t& d) {
   return bd.inner_blks[0];
 }
 
+bool stores_as_nc(const dnnl_memory_desc_t& d) {
+  if (d.format_kind != dnnl_blocked || d.offset0 != 0 || d.padded_dims[1] != d.dims[1]) return false;
+  const auto& b = d.format_desc.blocking;
+  int64_t blk = 1;
+  for (int k = 0; k < b.inner_nblks; k++) {
+    if (b.inner_idxs[k] != 1) return false;
+    blk *= b.inner_blks[k];
+  }
+  const int64_t n = d.dims[0], c = d.dims[1];
+  return (n == 1 || b.strides[0] == c) && (c <= blk || b.strides[1] == blk);
+}
+
 std::string impl_name(const dnnl::primitive_desc_base& pd) {
   const char* s = nullptr;
   dnnl_primitive_desc_query(pd.get(), dnnl_query_impl_info_str, 0, &s);

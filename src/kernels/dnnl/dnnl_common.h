@@ -44,6 +44,10 @@ bool build_post_ops(const CompileCtx& c, bool sum_ok, int dst_rank, int channel_
 // The channel block of an aBcd16b-like layout (one block of channels innermost, and after
 // each block all spatial positions), or 0 for any other layout.
 int64_t channel_block(const dnnl_memory_desc_t& d);
+// True when a [N, C, 1, ...] descriptor puts element (n, c) at n * C + c, as the plain
+// [N, C] tensor does, and is no larger: nChw8c/16c without channel padding (padding would
+// be written past the plain buffer), channels-last, plain.
+bool stores_as_nc(const dnnl_memory_desc_t& d);
 // The implementation oneDNN picked, e.g. "jit:avx512_core".
 std::string impl_name(const dnnl::primitive_desc_base& pd);
 // Attribute with user scratchpad (shared per plan) and, for bf16 plans, bf16 math allowed.

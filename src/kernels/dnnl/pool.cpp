@@ -70,7 +70,7 @@ class PoolKernel : public PrimKernel {
     dst_.set_data_handle(c.output(0).raw());
     execute();
   }
-  // The output's bytes are those of its plain ONNX shape (see bytes_as_plain_nc).
+  // The output's bytes are those of its plain ONNX shape (see stores_as_nc).
   void set_plain_output() { layout_ = plain_layout(); }
 
  private:
@@ -222,24 +222,6 @@ std::unique_ptr<Kernel> make_pool(const CompileCtx& c) {
   }
 }
 
-// True when a [N, C, 1, ...] descriptor puts element (n, c) at n * C + c, as the plain
-// [N, C] tensor does, and is no larger: nChw8c/16c without channel padding (padding would
-// be written past the plain buffer), channels-last, plain; in fp32 (a bf16 plan's pool
-// writes bf16, which read as the fp32 output gave ShuffleNet garbage, max rel err 1.37).
-bool bytes_as_plain_nc(const memory::desc& md) {
-  const dnnl_memory_desc_t& d = md.data;
-  if (d.data_type != dnnl_f32) return false;
-  if (d.format_kind != dnnl_blocked || d.offset0 != 0 || d.padded_dims[1] != d.dims[1]) return false;
-  const auto& b = d.format_desc.blocking;
-  int64_t blk = 1;
-  for (int k = 0; k < b.inner_nblks; k++) {
-    if (b.inner_idxs[k] != 1) return false;
-    blk *= b.inner_blks[k];
-  }
-  const int64_t n = d.dims[0], c = d.dims[1];
-  return (n == 1 || b.strides[0] == c) && (c <= blk || b.strides[1] == blk);
-}
-
 // ReduceMean over every spatial axis (torch's x.mean((2, 3)), ShuffleNet's head) is a
 // global average pool: it runs on the blocked layout its input arrives in instead of the
 // reference reduction after a conversion to plain. Without keepdims its [N, C] output must
@@ -277,7 +259,11 @@ std::unique_ptr<Kernel> make_reduce_mean(const CompileCtx& c) {
     // ShuffleNet's 5.5 (AMX, 1 thread).
     if (!is_plain(k->out_layout(0)) && k->out_layout(0).data_type != dnnl_f32)
       k = std::make_unique<PoolKernel>(pc, dnnl::algorithm::pooling_avg_exclude_padding, wp, true);
-    if (!is_plain(k->out_layout(0)) && !bytes_as_plain_nc(memory::desc(k->out_layout(0)))) return nullptr;
+    // The pooled [N, C, 1, ...] must hold the plain [N, C]'s bytes, in fp32 (a bf16 plan's
+    // pool writes bf16, which read as the fp32 output gave ShuffleNet garbage, max rel err
+    // 1.37).
+    const Layout& pooled = k->out_layout(0);
+    if (!is_plain(pooled) && (pooled.data_type != dnnl_f32 || !stores_as_nc(pooled))) return nullptr;
     k->set_plain_output();
     return k;
   } catch (const dnnl::error&) {
