@@ -105,8 +105,11 @@ void Plan::build(const std::vector<Shape>& input_shapes) {
   consumers_ = graph_.consumers();
   producers_ = graph_.producers();
   absorbed_.assign(graph_.nodes.size(), false);
-  for (size_t ni = 0; ni < graph_.nodes.size(); ni++)
-    if (!absorbed_[ni]) plan_node((int)ni);
+  for (size_t ni = 0; ni < graph_.nodes.size(); ni++) {
+    if (absorbed_[ni]) continue;
+    move_scale_into_weights((int)ni);
+    plan_node((int)ni);
+  }
   for (const auto& o : graph_.outputs) {
     int s = slot_of(o.name);
     RG_ASSERT(s >= 0);

@@ -103,6 +103,7 @@ class Plan {
   void build(const std::vector<Shape>& input_shapes);
   int add_slot(const std::string& name);
   void plan_node(int ni);
+  void move_scale_into_weights(int ni);  // plan_rewrite.cpp
   bool fold_node(const Node& n, const InferCtx& ic, const std::vector<int>& in, const std::vector<int>& out);
   std::vector<PostOp> fusion_chain(int ni, const InferCtx& ic);
   PostOp bound_post_op(const Node& n, int slot, bool lower, const Shape& out_shape) const;

@@ -431,7 +431,9 @@ TEST_P(Seeded, SqueezeExciteMul) {
   std::string sq = b.node("Relu", {b.node("Conv", {b.node("GlobalAveragePool", {y}), b.constant("w1", random_tensor({4, c, 1, 1}, rng))})});
   std::string s = b.node("Sigmoid", {b.node("Conv", {sq, b.constant("w2", random_tensor({c, 4, 1, 1}, rng))})});
   std::string m = b.node(pick(0, 1) ? "Mul" : "Add", pick(0, 1) ? std::vector<std::string>{y, s} : std::vector<std::string>{s, y});
-  b.output(b.node("Conv", {m, b.constant("w3", random_tensor({8, c, 1, 1}, rng))}));
+  // A 3x3 projection: after a 1x1 one the scale would move onto its weights at batch 1
+  // (SqueezeExciteScaleMovesOntoWeights), and the Mul tested here would not run.
+  b.output(b.node("Conv", {m, b.constant("w3", random_tensor({8, c, 3, 3}, rng))}, {{"pads", ints({1, 1, 1, 1})}}));
   Graph g = b.build();
   std::vector<Tensor> inputs{random_tensor({n, c, h, h}, rng)};
   std::string where = "x " + shape_str({n, c, h, h}) + (grouped ? " grouped" : "");
@@ -460,6 +462,44 @@ TEST_P(Seeded, SqueezeExciteMul) {
       }
   }
   EXPECT_LT(fast_vs_ref(g, inputs, bf), 0.05) << where << " bf16";
+}
+
+// Squeeze-excite's scale followed by a 1x1 projection: in fp32 at batch 1, where the
+// projection's weights are far the smaller, the plan scales the weights instead of the activation
+// (Plan::move_scale_into_weights); elsewhere the Mul runs as written. Either way the
+// result matches the reference, in fp32 and bf16, and a weight changed in place (fault
+// injection) reaches the scaled copy.
+TEST_P(Seeded, SqueezeExciteScaleMovesOntoWeights) {
+  int64_t n = pick(1, 4) == 1 ? 2 : 1, c = pick(0, 1) ? 16 * pick(1, 4) : pick(3, 40), h = pick(2, 14), o = pick(2, 24);
+  GraphBuilder b;
+  std::string y = b.node("Relu", {b.node("Conv", {b.input("x", {n, c, h, h}),
+                                                  b.constant("w0", random_tensor({c, c, 3, 3}, rng, -0.3f, 0.3f))},
+                                         {{"pads", ints({1, 1, 1, 1})}})});
+  std::string sq = b.node("Relu", {b.node("Conv", {b.node("GlobalAveragePool", {y}), b.constant("w1", random_tensor({4, c, 1, 1}, rng))})});
+  std::string s = b.node("Sigmoid", {b.node("Conv", {sq, b.constant("w2", random_tensor({c, 4, 1, 1}, rng))})});
+  std::string m = b.node("Mul", pick(0, 1) ? std::vector<std::string>{y, s} : std::vector<std::string>{s, y});
+  b.output(b.node("Conv", {m, b.constant("w", random_tensor({o, c, 1, 1}, rng)), b.constant("bias", random_tensor({o}, rng))}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({n, c, h, h}, rng)};
+  std::string where = "x " + shape_str({n, c, h, h}) + " to " + std::to_string(o) + " channels";
+  Session fast(g, {});
+  const Plan& plan = fast.plan({inputs[0].shape()});
+  bool moved = false;
+  for (const auto& st : plan.steps())
+    if (st.node && st.node->op_type == "Mul") moved = plan.slots()[st.in[0]].name == "w";
+  EXPECT_EQ(moved, n == 1 && o * 8 <= h * h) << where;
+
+  EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+  SessionOptions bf;
+  bf.precision = Precision::bf16;
+  EXPECT_LT(fast_vs_ref(g, inputs, bf), 0.05) << where << " bf16";
+  Session s16(g, bf);
+  const Plan& p16 = s16.plan({inputs[0].shape()});
+  for (const auto& st : p16.steps())
+    if (st.node && st.node->op_type == "Mul") {
+      EXPECT_NE(p16.slots()[st.in[0]].name, "w") << where << " bf16: fp32 plans only";
+    }
+  expect_weight_change_seen(fast, g, inputs, pick(0, (int)(o * c - 1)), where);
 }
 
 // A conv's blocked output (after a fused Relu, so nothing folds into the conv) meets a

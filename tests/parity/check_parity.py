@@ -11,7 +11,10 @@ NAME.torch.npy (PyTorch's output). For every model this runs
 loads output.npy from both and requires
     max|rg - ort|   <= tol * max|ort|
     max|rg - torch| <= tol * max|torch|
-(shapes equal, everything finite). ORT's own distance to PyTorch is shown for reference and
+(shapes equal, everything finite). rangeguard also runs the input's first sample alone,
+whose output must match the first row of both references the same way: batch 1 takes
+paths a batch of 2 does not (joins written in place, squeeze-excite scales moved onto
+the weights). ORT's own distance to PyTorch is shown for reference and
 does not decide the result. Exits 1 if any model fails or any command fails (its stderr is
 printed), 2 on bad usage.
 """
@@ -175,6 +178,28 @@ def main():
                         problems.append(f"vs torch: {p}")
                     elif not r_torch <= args.tol:
                         problems.append(f"vs torch: relative difference {r_torch:.3g} > {args.tol:g}")
+                # Batch 1: the first sample alone against the references' first row.
+                x = np.load(inp)
+                if x.ndim > 0 and x.shape[0] > 1:
+                    inp1 = os.path.join(work, name + ".batch1.npy")
+                    np.save(inp1, x[:1])
+                    rg1_out = rg_out + ".batch1"
+                    shutil.rmtree(rg1_out, ignore_errors=True)
+                    os.makedirs(rg1_out)
+                    rg1_cmd = [c if c != input_arg else input_arg.replace(inp, inp1) for c in rg_cmd]
+                    rg1_cmd[rg1_cmd.index(rg_out)] = rg1_out
+                    ok1, _, msg = run_cmd(rg1_cmd, args.timeout)
+                    if not ok1:
+                        problems.append(f"rangeguard failed: {' '.join(rg1_cmd)}\n  {msg}")
+                    else:
+                        y1 = load_output(rg1_out)
+                        for ref_name, ref in (("ORT", ort_y), ("torch", torch_ref)):
+                            if ref is None:
+                                continue
+                            _, r1, p = compare(y1, ref[:1])
+                            if p or not r1 <= args.tol:
+                                problems.append(f"batch 1 vs {ref_name}: {p or f'relative difference {r1:.3g} > {args.tol:g}'}")
+                        row["rel_batch1_vs_torch"] = compare(y1, torch_ref[:1])[1]
             except Exception as e:
                 problems.append(str(e))
             if not problems:

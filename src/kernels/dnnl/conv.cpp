@@ -91,7 +91,9 @@ class ConvKernel : public PrimKernel {
       weights_ = ConstPort(c.in_values[1], wsrc, wt);
       args_[DNNL_ARG_WEIGHTS] = weights_.mem();
     } else {
-      wport_ = InputPort(wsrc, wt, &staging);
+      // Weights computed at run time (Plan::move_scale_into_weights) arrive in whatever
+      // layout their producer gave.
+      wport_ = InputPort(group == 1 && !transposed ? arrival_desc(c, 1) : wsrc, wt, &staging);
       args_[DNNL_ARG_WEIGHTS] = wport_.target();
     }
     if (has_bias_) {
