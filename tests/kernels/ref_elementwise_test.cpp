@@ -116,6 +116,18 @@ TEST(RefElementwise, IntegerArithmeticCornerCases) {
   EXPECT_EQ(values<int64_t>(y[0]), (std::vector<int64_t>{4052555153018976267LL, -8}));
 }
 
+TEST(RefElementwise, ReluKeepsNaN) {
+  // As oneDNN's fused relu does: the reference and the fast kernels must agree on a
+  // faulted activation (a NaN there is a DUE, not a zero).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::from_vector<float>({4}, {nan, -2.f, 0.f, 3.f});
+  auto y = values<float>(eval_node(make_node("Relu", 1), 14, {&x})[0]);
+  EXPECT_TRUE(std::isnan(y[0]));
+  EXPECT_EQ(y[1], 0.f);
+  EXPECT_EQ(y[2], 0.f);
+  EXPECT_EQ(y[3], 3.f);
+}
+
 TEST(RefElementwise, CastEdgeValues) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   Tensor x = Tensor::from_vector<float>({5}, {nan, -1.9f, 2.9f, 0.f, 1e20f});

@@ -50,7 +50,9 @@ float sigmoid(float x) { return x >= 0 ? 1.f / (1.f + std::exp(-x)) : std::exp(x
     map_f32(c, [&](float x) -> float { return expr; }); \
   }
 
-UNARY_F32(Relu, x > 0 ? x : 0.f)
+// NaN stays NaN, as in oneDNN's relu and PyTorch's: a fault that makes one must reach the
+// output as a DUE whichever kernel ran, not be reset to 0 by the reference alone.
+UNARY_F32(Relu, x < 0 ? 0.f : x)
 UNARY_F32(Sigmoid, sigmoid(x))
 UNARY_F32(Tanh, std::tanh(x))
 UNARY_F32(Erf, std::erf(x))
