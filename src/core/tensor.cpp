@@ -97,7 +97,9 @@ static void visit_numeric(DType t, const void* p, int64_t n, F&& f) {
 std::vector<int64_t> Tensor::to_int64s() const {
   std::vector<int64_t> r((size_t)numel());
   switch (dtype_) {
-    case DType::i64: std::memcpy(r.data(), data_, r.size() * 8); break;
+    case DType::i64:
+      if (!r.empty()) std::memcpy(r.data(), data_, r.size() * 8);  // an empty tensor may have no data
+      break;
     case DType::i32: for (size_t i = 0; i < r.size(); i++) r[i] = ((const int32_t*)data_)[i]; break;
     case DType::u64: for (size_t i = 0; i < r.size(); i++) r[i] = (int64_t)((const uint64_t*)data_)[i]; break;
     default:

@@ -141,7 +141,9 @@ Tensor parse_idx(const void* data, size_t size, const std::string& what) {
     if (v != 0 && count > limit / esize / v) too_big = true;
     if (!too_big) count *= v;
   }
-  if (shape_numel(shape) == 0) {  // an empty data set is valid, however large its other dims
+  // An empty data set is valid, however large its other dims (found without multiplying
+  // them out: a hostile header's product overflows).
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) {
     count = 0;
     too_big = false;
   }
