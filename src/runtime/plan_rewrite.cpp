@@ -19,8 +19,10 @@ void Plan::move_scale_into_weights(int ni) {
   // fp32 only: in bf16 the activation's Mul moves half the bytes, and W * s ran the
   // reference kernel (the scale arrives in bf16), which cost more than the Mul it replaced
   // (mobilenet_v3_small 1.14x).
-  if (!opts_.fast_kernels || !opts_.fuse || opts_.precision != Precision::fp32 || mul.op_type != "Mul" || !mul.domain.empty() || mul.inputs.size() != 2 ||
-      mul.outputs.size() != 1 || mul.inputs[0] == mul.inputs[1])
+  if (!opts_.fast_kernels || !opts_.fuse || opts_.precision != Precision::fp32)
+    return;
+  if (mul.op_type != "Mul" || !mul.domain.empty() || mul.inputs.size() != 2 || mul.outputs.size() != 1 ||
+      mul.inputs[0] == mul.inputs[1])
     return;
   const std::string& out = mul.outputs[0];
   auto users = consumers_.find(out);
@@ -66,7 +68,8 @@ void Plan::move_scale_into_weights(int ni) {
     mul.outputs = {scaled};
     conv.inputs[0] = xname;
     conv.inputs[1] = scaled;
-    if (opts_.verbose) std::fprintf(stderr, "plan: %s scales %s's weights instead\n", mul.label().c_str(), conv.label().c_str());
+    if (opts_.verbose)
+      std::fprintf(stderr, "plan: %s scales %s's weights instead\n", mul.label().c_str(), conv.label().c_str());
     return;
   }
 }

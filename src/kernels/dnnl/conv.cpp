@@ -139,9 +139,25 @@ class ConvKernel : public PrimKernel {
   bool has_sum_ = false, has_bias_ = false;
 };
 
+// Explicit padding wider than the whole (dilated) kernel: outputs that see nothing but
+// padding. Legal, but oneDNN spent over a minute choosing a blocking for the width it
+// gives (a fuzzed model: pads 16777215 on a 5-wide input), so the reference kernel takes it.
+bool pads_past_kernel(const CompileCtx& c) {
+  const Shape& w = c.in_shapes[1];
+  std::vector<int64_t> pads = c.node.attr_ints("pads"), dil = c.node.attr_ints("dilations");
+  int sp = (int)w.size() - 2;
+  for (size_t i = 0; i < pads.size(); i++) {
+    int d = (int)(i % std::max(sp, 1));
+    int64_t extent = (d + 2 < (int)w.size() ? w[d + 2] - 1 : 0) * (d < (int)dil.size() ? dil[d] : 1) + 1;
+    if (pads[i] > extent) return true;
+  }
+  return false;
+}
+
 std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
   if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
   if (c.in_shapes[0].size() < 3 || c.in_shapes[0].size() > 5) return nullptr;
+  if (!transposed && pads_past_kernel(c)) return nullptr;
   // Winograd first where oneDNN has it (3x3, stride 1, fp32): 2.25x fewer multiplies,
   // error well inside the parity tolerance; everything else runs direct.
   if (!transposed && c.winograd && !c.bf16) {
