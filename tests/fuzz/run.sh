@@ -20,6 +20,8 @@ for t in test_conv_with_strides_padding test_gemm_default_vector_bias test_resha
   f="/usr/share/libonnx-testdata/data/node/$t/model.onnx"
   [ -f "$f" ] && cp "$f" "$CORPUS/model/$t.onnx"
 done
+# Inputs that once crashed or hung a target (tests/fuzz/regressions) start each run too.
+cp "$ROOT"/tests/fuzz/regressions/*.onnx "$CORPUS/model/"
 /usr/bin/python3 - "$CORPUS/npy" <<'PY'
 import sys, numpy as np
 d = sys.argv[1]
