@@ -40,6 +40,10 @@ struct SessionOptions {
   // an observer's changes reach the consumers (activation fault injection).
   bool keep_values_plain = false;
   bool verbose = false;                // log passes and kernel choices to stderr
+  // A plan whose activations need more than this many bytes is refused with a clear error
+  // instead of being allocated (and the process killed when it is touched); 0 = the
+  // machine's physical memory.
+  size_t max_activation_bytes = 0;
 
   void validate() const;
 };

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <unistd.h>
 
 namespace rg {
 namespace {
@@ -589,6 +590,11 @@ void Plan::allocate() {
     total = std::max(total, off + iv[i].bytes);
     placed.push_back(i);
   }
+  size_t limit = opts_.max_activation_bytes;
+  if (limit == 0) limit = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+  if (total > limit)
+    fail(ErrorCode::invalid_input, "the model needs {:.1f} MiB of activation memory at these input shapes, more than {:.1f} MiB{}",
+         total / 1048576.0, limit / 1048576.0, opts_.max_activation_bytes ? " (max_activation_bytes)" : " (this machine's memory)");
   arena_ = aligned_buffer(total);
   std::vector<size_t> offset(slots_.size(), 0);
   for (const auto& v : iv) {

@@ -1242,6 +1242,26 @@ TEST(FastKernels, ConvPaddedPastItsKernelRunsTheReference) {
   EXPECT_EQ(fast_vs_ref(g, in), 0.0);
 }
 
+// A plan whose activations exceed SessionOptions::max_activation_bytes (by default the
+// machine's memory) is refused with a clear error rather than allocated.
+TEST(FastKernels, PlanOverTheActivationLimitIsAClearError) {
+  std::mt19937 rng(6);
+  GraphBuilder b;
+  b.output(b.node("Relu", {b.node("Relu", {b.input("x", {1, 4, 64, 64})})}));
+  Graph g = b.build();
+  std::vector<Tensor> in{random_tensor({1, 4, 64, 64}, rng)};
+  SessionOptions o;
+  o.max_activation_bytes = 4096;
+  try {
+    Session(g, o).run(in);
+    ADD_FAILURE() << "a 64 KiB activation passed a 4 KiB limit";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("activation memory"), std::string::npos) << e.what();
+  }
+  o.max_activation_bytes = 0;
+  EXPECT_EQ(Session(g, o).run(in)[0].shape(), (Shape{1, 4, 64, 64}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Random, Seeded, ::testing::Range(0, 12));
 
 }  // namespace
