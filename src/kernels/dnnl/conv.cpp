@@ -143,14 +143,11 @@ class ConvKernel : public PrimKernel {
 // padding. Legal, but oneDNN spent over a minute choosing a blocking for the width it
 // gives (a fuzzed model: pads 16777215 on a 5-wide input), so the reference kernel takes it.
 bool pads_past_kernel(const CompileCtx& c) {
-  const Shape& w = c.in_shapes[1];
-  std::vector<int64_t> pads = c.node.attr_ints("pads"), dil = c.node.attr_ints("dilations");
-  int sp = (int)w.size() - 2;
-  for (size_t i = 0; i < pads.size(); i++) {
-    int d = (int)(i % std::max(sp, 1));
-    int64_t extent = (d + 2 < (int)w.size() ? w[d + 2] - 1 : 0) * (d < (int)dil.size() ? dil[d] : 1) + 1;
-    if (pads[i] > extent) return true;
-  }
+  const Shape& x = c.in_shapes[0];
+  int sp = (int)x.size() - 2;
+  WindowParams wp = window_params(c.node, x, window_kernel(c.node, sp, &c.in_shapes[1]), false, false);
+  for (int i = 0; i < sp; i++)
+    if (wp.pads_begin[i] > wp.effective_kernel(i) || wp.pads_end[i] > wp.effective_kernel(i)) return true;
   return false;
 }
 
