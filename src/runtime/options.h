@@ -24,9 +24,10 @@ struct SessionOptions {
   // 1x1 convolutions read and write oneDNN's nChw16c blocks instead of the layout oneDNN
   // would pick (channels-last). Set by the layout autotune, below, or by hand.
   bool blocked_1x1 = false;
-  // When a plan has Winograd convolutions (which take nChw16c) and 1x1 convolutions
-  // (which oneDNN runs channels-last), compile it both ways and keep the faster: the
-  // layout reorders around each Winograd layer can cost more than the 1x1 kernel gains.
+  // When a plan has AVX-512 Winograd convolutions and 1x1 convolutions (which oneDNN runs
+  // channels-last), compile it both ways and keep the faster: the layout reorders around
+  // oneDNN's Winograd (nChw16c only) can cost more than the 1x1 kernel gains, and at 2
+  // threads oneDNN's nChw16c 1x1 kernel can be the faster one.
   // Off by default: the two layouts use different kernels, which round differently in the
   // last bits, so a timed choice would make outputs vary between runs. Commands whose
   // outputs are compared across runs (run, calibrate, accuracy, inject) keep oneDNN's

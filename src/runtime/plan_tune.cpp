@@ -100,10 +100,11 @@ bool Plan::has_layout_choice() const {
   for (const auto& st : steps_) {
     if (st.dynamic) return false;
     if (!st.fast || !st.node || st.node->op_type != "Conv" || st.in.size() < 2 || st.in[1] < 0) continue;
-    // oneDNN's Winograd (AVX-512) takes nChw16c; rangeguard's AVX2 one takes nChw8c, as
-    // oneDNN's AVX2 1x1 kernels already give.
+    // With AVX-512 Winograd (oneDNN's, which takes nChw16c, or rangeguard's, which takes
+    // nChw16c or channels-last) the 1x1 layers around it may run either way. rangeguard's
+    // AVX2 one takes nChw8c, as oneDNN's AVX2 1x1 kernels already give.
     const std::string impl = st.fast->impl();
-    if (impl.rfind("dnnl:", 0) == 0 && impl.find("wino") != std::string::npos) winograd = true;
+    if (impl.find("wino") != std::string::npos && impl.find("avx2") == std::string::npos) winograd = true;
     const Shape& w = slots_[st.in[1]].shape;
     if (w.size() == 4 && w[2] == 1 && w[3] == 1) one_by_one = true;
   }

@@ -150,15 +150,24 @@ TEST_P(Seeded, BottleneckWithBlocked1x1) {
   EXPECT_LT(fast_vs_ref(g, inputs, tuned), kTol) << "autotuned, x " << shape_str(x) << " c " << c;
 }
 
+// Whether rangeguard's own Winograd takes a 3x3 stride-1 convolution from c to m channels
+// with an oh x ow output (sizes as the tests below make them): on AVX2 from 16 tiles, on
+// AVX-512 for c a multiple of 16, m of 32, and 36 tiles of 2x2 or more.
+bool ours_winograd(int64_t c, int64_t m, int64_t oh, int64_t ow) {
+  if (fast_isa().rfind("avx2", 0) == 0) return true;
+  return fast_isa().rfind("avx512", 0) == 0 && c % 16 == 0 && m % 32 == 0 && ((oh + 1) / 2) * ((ow + 1) / 2) >= 36;
+}
+
 // 3x3 stride-1 convolutions with enough output tiles take Winograd F(4x4, 3x3), or
-// F(2x2, 3x3) on small images (9 to 12 pixels): odd sizes (partial tiles), uneven
-// padding, a batch, a residual arriving plain, and each post-op it fuses. On AVX2 it is
-// rangeguard's own kernel and the test checks it ran; with AVX-512 oneDNN's Winograd or
-// its direct kernel runs, and only the values are checked.
+// F(2x2, 3x3) on small images: odd sizes (partial tiles), uneven padding, a batch, a
+// residual arriving plain, and each post-op it fuses. Where rangeguard's own kernel
+// applies (ours_winograd) the test checks it ran; elsewhere oneDNN's Winograd or its
+// direct kernel runs, and only the values are checked.
 TEST_P(Seeded, Winograd3x3WithPostOps) {
-  int64_t n = pick(1, 2), c = 8 * pick(2, 6), m = 16 * pick(1, 3), h = pick(9, 30), w = pick(9, 30);
+  int64_t n = pick(1, 2), c = 8 * pick(2, 6), m = 16 * pick(1, 4), h = pick(9, 30), w = pick(9, 30);
   std::vector<int64_t> pads{pick(0, 2), pick(0, 2), pick(0, 2), pick(0, 2)};
   int64_t oh = h + pads[0] + pads[2] - 2, ow = w + pads[1] + pads[3] - 2;
+  const bool ours = ours_winograd(c, m, oh, ow);
   GraphBuilder b;
   std::vector<std::string> conv_in{b.input("x", {n, c, h, w}), b.constant("w", random_tensor({m, c, 3, 3}, rng, -0.3f, 0.3f))};
   if (pick(0, 1)) conv_in.push_back(b.constant("b", random_tensor({m}, rng)));
@@ -179,29 +188,64 @@ TEST_P(Seeded, Winograd3x3WithPostOps) {
   } else if (variant == 3) {  // protect's per-channel check, which becomes a RangeGuard
     Tensor lo = random_tensor({1, m, 1, 1}, rng, -0.5f, 0.1f), hi = random_tensor({1, m, 1, 1}, rng, 0.2f, 0.8f);
     y = b.node("Min", {b.node("Max", {b.node("Relu", {y}), b.constant("lo", lo)}), b.constant("hi", hi)});
-    // Fused only into rangeguard's Winograd (AVX2); elsewhere it runs as its own step.
-    label = fast_isa().rfind("avx2", 0) == 0 ? "Conv+Relu+RangeGuard" : "Conv+Relu";
+    // Fused only into rangeguard's Winograd; elsewhere it runs as its own step.
+    label = ours ? "Conv+Relu+RangeGuard" : "Conv+Relu";
   }
   // A graph output must be plain, which this kernel leaves to oneDNN; a 1x1 max pool
   // keeps the values and takes the blocked layout.
   b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));
   Graph g = b.build();
   std::string where = "x " + shape_str({n, c, h, w}) + " m " + std::to_string(m) + " variant " + std::to_string(variant);
-  EXPECT_TRUE(ran_chain(fast_ops(g, inputs), label, variant == 2)) << where;
+  EXPECT_TRUE(ran_chain(fast_ops(g, inputs), label, variant == 2 && !ours)) << where;
   Session fast(g, {});
-  if (fast_isa().rfind("avx2", 0) == 0) {
-    std::vector<Shape> shapes;
-    for (const auto& t : inputs) shapes.push_back(t.shape());
-    bool wino = false;
-    for (const auto& st : fast.plan(shapes).steps())
-      if (st.fast && st.node && st.node->op_type == "Conv") {
-        wino = st.fast->impl() == "rg:wino_f43:avx2" || st.fast->impl() == "rg:wino_f23:avx2";
-        where += " impl " + st.fast->impl();
-      }
-    EXPECT_TRUE(wino) << where;
-  }
+  std::vector<Shape> shapes;
+  for (const auto& t : inputs) shapes.push_back(t.shape());
+  std::string impl;
+  for (const auto& st : fast.plan(shapes).steps())
+    if (st.fast && st.node && st.node->op_type == "Conv") impl = st.fast->impl();
+  where += " impl " + impl;
+  EXPECT_EQ(impl.rfind("rg:wino_", 0) == 0, ours) << where;
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
   expect_weight_change_seen(fast, g, inputs, pick(0, (int)(m * c * 9) - 1), where);
+}
+
+// rangeguard's Winograd between two 1x1 convolutions (a ResNet bottleneck's middle) reads
+// its input in the layout the first one wrote, channels-last or channel-blocked as the
+// plan's 1x1 layout says, and writes the same layout, so neither side converts.
+TEST_P(Seeded, WinogradKeepsItsNeighboursLayout) {
+  int64_t c = 32 * pick(1, 2), hw = pick(12, 30);
+  SessionOptions o;
+  o.blocked_1x1 = pick(0, 1);
+  o.autotune_layout = false;
+  GraphBuilder b;
+  auto conv = [&](const std::string& v, const std::string& name, int64_t k) {
+    return b.node("Relu", {b.node("Conv", {v, b.constant(name, random_tensor({c, c, k, k}, rng, -0.2f, 0.2f))},
+                                  {{"pads", ints(std::vector<int64_t>(4, k / 2))}})});
+  };
+  std::string in = b.node("MaxPool", {b.input("x", {1, c, hw, hw})}, {{"kernel_shape", ints({1, 1})}});
+  std::string y = conv(conv(conv(in, "w1", 1), "w", 3), "w3", 1);
+  b.output(b.node("MaxPool", {y}, {{"kernel_shape", ints({1, 1})}}));
+  Graph g = b.build();
+  std::vector<Tensor> inputs{random_tensor({1, c, hw, hw}, rng)};
+  std::string where = "c " + std::to_string(c) + " hw " + std::to_string(hw) + " blocked_1x1 " + std::to_string(o.blocked_1x1);
+  Session s(g, o);
+  const Plan& plan = s.plan({inputs[0].shape()});
+  std::vector<Layout> conv_out;
+  for (const auto& st : plan.steps()) {
+    if (!st.node || st.node->op_type != "Conv") continue;
+    ASSERT_TRUE(st.fast) << where;
+    if (plan.slots()[st.in[1]].shape[2] == 3) {
+      where += " impl " + st.fast->impl();
+      EXPECT_EQ(st.fast->impl().rfind("rg:wino_", 0) == 0, ours_winograd(c, c, hw, hw)) << where;
+    }
+    conv_out.push_back(plan.slots()[st.out[0]].layout);
+  }
+  ASSERT_EQ(conv_out.size(), 3u) << where;
+  if (ours_winograd(c, c, hw, hw)) {
+    EXPECT_TRUE(same_layout(conv_out[0], conv_out[1])) << where;
+  }
+  EXPECT_LT(fast_vs_ref(g, inputs, o), kTol) << where;
+  expect_weight_change_seen(s, g, inputs, pick(0, (int)(c * c * 9) - 1), where);
 }
 
 // Which convolution a 3x3 layer gets by image size. With AVX-512, oneDNN's Winograd only

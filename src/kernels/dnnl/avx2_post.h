@@ -1,14 +1,15 @@
 #pragma once
-// The fused chain after a convolution, for rangeguard's own AVX2 kernels (Winograd,
-// grouped): what build_post_ops gives oneDNN, read back as per-channel clamps and leaky
-// ReLUs that the kernels apply to 8-channel vectors before their store.
+// The fused chain after a convolution, for rangeguard's own kernels (Winograd, grouped):
+// what build_post_ops gives oneDNN, read back as per-channel clamps and leaky ReLUs that
+// the kernels apply to vectors of channels before their store (here for AVX2's 8; the
+// Winograd kernel has its own for either width, winograd_isa.inc).
 #include <immintrin.h>
 
 #include <vector>
 
 #include "kernels/op.h"
 
-#define RG_AVX2 __attribute__((target("avx2,fma")))
+#include "kernels/dnnl/simd.h"
 
 namespace rg {
 
@@ -27,14 +28,9 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
 
 // The chain on output channels [c0, c0 + 8).
 RG_AVX2 inline __m256 apply_post(__m256 v, const std::vector<Post>& post, int64_t c0) {
-  for (const Post& p : post) {
-    if (p.kind == Post::leaky) {
-      __m256 neg = _mm256_mul_ps(v, _mm256_loadu_ps(&p.slope[c0]));
-      v = _mm256_blendv_ps(v, neg, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
-    } else {
-      v = _mm256_min_ps(_mm256_max_ps(v, _mm256_loadu_ps(&p.lo[c0])), _mm256_loadu_ps(&p.hi[c0]));
-    }
-  }
+  using V = simd::V8;
+  for (const Post& p : post)
+    v = p.kind == Post::leaky ? V::leaky(v, V::load(&p.slope[c0])) : V::clamp(v, V::load(&p.lo[c0]), V::load(&p.hi[c0]));
   return v;
 }
 
@@ -55,7 +51,7 @@ RG_AVX2 inline BlockPost block_post(const std::vector<Post>& post, int64_t c0) {
 }
 
 RG_AVX2 inline __m256 apply_post(__m256 v, const BlockPost& p) {
-  return p.one_clamp ? _mm256_min_ps(_mm256_max_ps(v, p.lo), p.hi) : apply_post(v, *p.post, p.c0);
+  return p.one_clamp ? simd::V8::clamp(v, p.lo, p.hi) : apply_post(v, *p.post, p.c0);
 }
 
 }  // namespace rg

@@ -155,13 +155,16 @@ std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
   if (c.in_types[0] != DType::f32 || c.in_types[1] != DType::f32) return nullptr;
   if (c.in_shapes[0].size() < 3 || c.in_shapes[0].size() > 5) return nullptr;
   if (!transposed && pads_past_kernel(c)) return nullptr;
-  // Winograd first where oneDNN has it (3x3, stride 1, fp32): 2.25x fewer multiplies,
-  // error well inside the parity tolerance; everything else runs direct.
+  // Winograd first for 3x3 stride-1 fp32 convolutions: 2.25x (F(2,3)) to 4x (F(4,3))
+  // fewer multiplies, error well inside the parity tolerance; everything else runs direct.
+  // rangeguard's own where it applies (AVX2, where oneDNN has none; AVX-512, where it beat
+  // oneDNN's F(2,3) on every resnet50 layer it takes: docs/speed.md), else oneDNN's.
   if (!transposed && c.winograd && !c.bf16) {
+    if (auto k = make_winograd_conv(c)) return k;
     // oneDNN's (AVX-512) not on small images (ResNet's 7x7 stage): there a layer waits
     // for its weights to stream in, and F(2,3)'s are 16/9 the direct ones (512 channels,
     // weights cold: 1.67 ms Winograd, 1.58 direct; scripts/conv_weights_bench.cpp,
-    // docs/speed.md). Ours on AVX2 decides for itself (make_winograd_conv).
+    // docs/speed.md).
     const Shape& y = c.out_shapes[0];
     if (y.size() != 4 || y[2] * y[3] >= 64) {
       try {
@@ -169,7 +172,6 @@ std::unique_ptr<Kernel> make_conv_like(const CompileCtx& c, bool transposed) {
       } catch (const dnnl::error&) {
       }
     }
-    if (auto k = make_winograd_conv(c)) return k;  // ours where oneDNN has none (AVX2)
   }
   if (!transposed)
     if (auto k = make_group8_conv(c)) return k;  // ours where oneDNN's AVX2 kernel is slow
