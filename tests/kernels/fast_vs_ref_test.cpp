@@ -660,7 +660,9 @@ TEST_P(Seeded, Pooling) {
 }
 
 // MaxPool on a conv's blocked output (ResNet's stem pool): uneven pads, ceil mode, any
-// window and stride. On AVX2 the nChw8c/16c input takes rangeguard's own loop.
+// window and stride. On AVX2 the nChw8c/16c input takes rangeguard's own loop, and so
+// does a channels-last one (C a multiple of 8 above 16) on any AVX2 CPU.
+
 TEST_P(Seeded, MaxPoolAfterConv) {
   int64_t k = pick(1, 4), s = pick(1, 3), m = 8 * pick(1, 5) - pick(0, 1) * pick(1, 7);
   Shape x{pick(1, 2), pick(1, 9), pick(k, 30), pick(k, 30)};
@@ -679,13 +681,44 @@ TEST_P(Seeded, MaxPoolAfterConv) {
   for (const auto& st : plan.steps()) {
     if (!st.node || st.node->op_type != "MaxPool") continue;
     ASSERT_TRUE(st.fast) << where;
-    int64_t block = dnnl_util::channel_block(plan.slots()[st.in[0]].layout);
+    const Layout& in = plan.slots()[st.in[0]].layout;
+    int64_t block = dnnl_util::channel_block(in);
     if (fast_isa().rfind("avx2", 0) == 0 && (block == 8 || block == 16)) {
       EXPECT_EQ(st.fast->impl(), "rg:maxpool_blocked:avx2") << where;
+    }
+    bool nhwc = !is_plain(in) && dnnl::memory::desc(in) == dnnl::memory::desc({x[0], m, x[2], x[3]}, dnnl::memory::data_type::f32,
+                                                                              dnnl::memory::format_tag::nhwc);
+    if (nhwc && m % 8 == 0 && m > 16) {
+      EXPECT_EQ(st.fast->impl(), "rg:maxpool_nhwc:avx2") << where;
     }
     where += " impl " + st.fast->impl();
   }
   EXPECT_LT(fast_vs_ref(g, inputs), kTol) << where;
+}
+
+// ResNet's stem (7x7 stride-2 Conv, ReLU, 3x3 stride-2 MaxPool): with AVX-512 oneDNN
+// writes the 64 channels channels-last, and rangeguard's pool reads them so.
+TEST(FastKernels, StemPoolReadsChannelsLast) {
+  std::mt19937 rng(11);
+  for (int64_t hw : {32, 57}) {
+    Shape x{1, 3, hw, hw};
+    GraphBuilder b;
+    std::string y = b.node("Relu", {b.node("Conv", {b.input("x", x), b.constant("w", random_tensor({64, 3, 7, 7}, rng, -0.2f, 0.2f))},
+                                           {{"pads", ints({3, 3, 3, 3})}, {"strides", ints({2, 2})}})});
+    y = b.node("MaxPool", {y}, {{"kernel_shape", ints({3, 3})}, {"strides", ints({2, 2})}, {"pads", ints({1, 1, 1, 1})}});
+    b.output(b.node("Conv", {y, b.constant("w2", random_tensor({16, 64, 1, 1}, rng))}));
+    Graph g = b.build();
+    Session fast(g, {});
+    const Plan& plan = fast.plan({x});
+    std::string impl, where = "hw " + std::to_string(hw);
+    for (const auto& st : plan.steps())
+      if (st.node && st.node->op_type == "MaxPool" && st.fast) impl = st.fast->impl();
+    where += " impl " + impl;
+    if (fast_isa().rfind("avx512", 0) == 0) {
+      EXPECT_EQ(impl, "rg:maxpool_nhwc:avx2") << where;
+    }
+    EXPECT_LT(fast_vs_ref(g, {random_tensor(x, rng)}), kTol) << where;
+  }
 }
 
 TEST_P(Seeded, GemmAndMatMul) {
