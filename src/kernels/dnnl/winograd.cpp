@@ -100,7 +100,11 @@ class WinogradConv : public Kernel {
     Staging staging(c);
     src_ = InputPort(arrival_desc(c, 0), act, &staging);
     if (has_sum) res_ = InputPort(arrival_desc(c, (int)c.in_shapes.size() - 1), dst, &staging);
-    int64_t t = g.tiles(), ci = g.cb * L, ko = g.kb * L;
+    // AVX-512 passes over one image at a time: the whole batch's transformed tiles (V and
+    // M, 29 MB for resnet50's first layers at batch 8) left L2 and L3 behind, and batch-8
+    // throughput fell below oneDNN's Winograd (docs/speed.md). AVX2 runs as measured.
+    pass_tiles_ = L == 16 ? g.th * g.tw : g.tiles();
+    int64_t t = pass_tiles_, ci = g.cb * L, ko = g.kb * L;
     v_floats_ = (P * t * ci + 15) / 16 * 16;
     scratch_->reserve((v_floats_ + P * t * ko) * sizeof(float));
     bool fresh = false;
@@ -147,21 +151,24 @@ class WinogradConv : public Kernel {
     float* v = static_cast<float*>(scratch_->get());
     float* m = v + v_floats_;
     const float* u = static_cast<const float*>(u_.get());
-    const int64_t t = g_.tiles(), ci = g_.cb * L, ko = g_.kb * L, panels = ko / kPanel;
+    const int64_t t = pass_tiles_, ci = g_.cb * L, ko = g_.kb * L, panels = ko / kPanel;
+    for (int64_t t0 = 0; t0 < g_.tiles(); t0 += t) {  // tiles [t0, t0 + t) per pass
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < t; i++)
-      for (int64_t cb = 0; cb < g_.cb; cb++) Isa::template input_tile<M>(g_, x, i, cb, v + i * ci + cb * L, t * ci);
+      for (int64_t i = 0; i < t; i++)
+        for (int64_t cb = 0; cb < g_.cb; cb++)
+          Isa::template input_tile<M>(g_, x, t0 + i, cb, v + i * ci + cb * L, t * ci);
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t e = 0; e < P; e++)
-      for (int64_t p = 0; p < panels; p++) {
-        const float* up = u + (e * panels + p) * ci * kPanel;
-        const float* next = e * panels + p + 1 < P * panels ? up + ci * kPanel : nullptr;
-        Isa::gemm_panel(v + e * t * ci, t, ci, up, m + e * t * ko + p * kPanel, ko, next);
-      }
+      for (int64_t e = 0; e < P; e++)
+        for (int64_t p = 0; p < panels; p++) {
+          const float* up = u + (e * panels + p) * ci * kPanel;
+          const float* next = e * panels + p + 1 < P * panels ? up + ci * kPanel : nullptr;
+          Isa::gemm_panel(v + e * t * ci, t, ci, up, m + e * t * ko + p * kPanel, ko, next);
+        }
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < t; i++)
-      for (int64_t kb = 0; kb < g_.kb; kb++)
-        Isa::template output_tile<M>(g_, m + i * ko + kb * L, t * ko, i, kb, bias_.data(), res, post_, y);
+      for (int64_t i = 0; i < t; i++)
+        for (int64_t kb = 0; kb < g_.kb; kb++)
+          Isa::template output_tile<M>(g_, m + i * ko + kb * L, t * ko, t0 + i, kb, bias_.data(), res, post_, y);
+    }
   }
 
  private:
@@ -178,7 +185,7 @@ class WinogradConv : public Kernel {
   bool has_sum_;
   std::vector<float> bias_;
   std::shared_ptr<void> u_;
-  int64_t v_floats_ = 0;
+  int64_t v_floats_ = 0, pass_tiles_ = 0;
   InputPort src_, res_;
   Layout layout_ = plain_layout();
 };
