@@ -1,8 +1,8 @@
 #pragma once
 // The fused chain after a convolution, for rangeguard's own kernels (Winograd, grouped):
 // what build_post_ops gives oneDNN, read back as per-channel clamps and leaky ReLUs that
-// the kernels apply to vectors of channels before their store (here for AVX2's 8; the
-// Winograd kernel has its own for either width, winograd_isa.inc).
+// the kernels apply to vectors of channels before their store (simd.h's chain(), here
+// for AVX2's 8 lanes).
 #include <immintrin.h>
 
 #include <vector>
@@ -28,10 +28,7 @@ bool build_post(const CompileCtx& c, int64_t k, std::vector<Post>& post, bool& h
 
 // The chain on output channels [c0, c0 + 8).
 RG_AVX2 inline __m256 apply_post(__m256 v, const std::vector<Post>& post, int64_t c0) {
-  using V = simd::V8;
-  for (const Post& p : post)
-    v = p.kind == Post::leaky ? V::leaky(v, V::load(&p.slope[c0])) : V::clamp(v, V::load(&p.lo[c0]), V::load(&p.hi[c0]));
-  return v;
+  return simd::V8::chain(v, post, c0);
 }
 
 // The chain for one block of 8 output channels from c0, as a kernel's store loop applies

@@ -5,6 +5,9 @@
 // the rest of the binary stays buildable and runnable for plain x86-64.
 #include <immintrin.h>
 
+#include <cstdint>
+#include <vector>
+
 #define RG_AVX2 __attribute__((target("avx2,fma")))
 #define RG_AVX512 __attribute__((target("avx512f,avx2,fma")))
 
@@ -28,6 +31,14 @@ struct V8 {
   RG_AVX2 static R leaky(R v, R slope) {
     return _mm256_blendv_ps(v, _mm256_mul_ps(v, slope), _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_LT_OQ));
   }
+  // A fused chain (avx2_post.h's Post: clamps and leaky ReLUs with per-channel operands)
+  // on the vector of channels from c0.
+  template <class Post>
+  RG_AVX2 static R chain(R v, const std::vector<Post>& post, int64_t c0) {
+    for (const Post& p : post)
+      v = p.kind == Post::leaky ? leaky(v, load(&p.slope[c0])) : clamp(v, load(&p.lo[c0]), load(&p.hi[c0]));
+    return v;
+  }
 };
 
 struct V16 {
@@ -49,6 +60,12 @@ struct V16 {
   }
   RG_AVX512 static R leaky(R v, R slope) {
     return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), v, _mm512_mul_ps(v, slope));
+  }
+  template <class Post>
+  RG_AVX512 static R chain(R v, const std::vector<Post>& post, int64_t c0) {
+    for (const Post& p : post)
+      v = p.kind == Post::leaky ? leaky(v, load(&p.slope[c0])) : clamp(v, load(&p.lo[c0]), load(&p.hi[c0]));
+    return v;
   }
 };
 
